@@ -1,0 +1,2 @@
+//! Build script placeholder; the bindgen step lands with the sys layer.
+fn main() {}

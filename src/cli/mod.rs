@@ -1,0 +1,59 @@
+//! Command-line interface: the `ppsd` subcommands and their dispatch.
+//!
+//! Each subcommand lives in its own file and returns an exit code; nothing here panics on bad
+//! input. Exit codes: 0 success, 1 runtime failure (device, clock), 2 bad input (arguments,
+//! files), as `clap` uses 2 for usage errors.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub mod probe;
+pub mod simulate;
+
+/// ppsd: PPS-disciplined clock and trust state for time-stamp authorities.
+#[derive(Debug, Parser)]
+#[command(name = "ppsd", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: discipline the clock and publish its trust state.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "/etc/ppsd/ppsd.toml")]
+        config: std::path::PathBuf,
+    },
+    /// Print the state a running daemon publishes.
+    Status,
+    /// Validate a configuration file and print the effective configuration.
+    CheckConfig {
+        /// Configuration file.
+        file: std::path::PathBuf,
+    },
+    /// Run a scenario in the simulated world and report accuracy and trust figures.
+    Simulate(simulate::Args),
+    /// Open a PPS device, print its capabilities, then each pulse.
+    Probe(probe::Args),
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Probe(args) => probe::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Run { .. } => not_yet("run"),
+        Command::Status => not_yet("status"),
+        Command::CheckConfig { .. } => not_yet("check-config"),
+    }
+}
+
+fn not_yet(what: &str) -> ExitCode {
+    eprintln!("ppsd {what}: not implemented yet");
+    ExitCode::from(1)
+}

@@ -1,0 +1,1 @@
+//! The sans-IO engine. Placeholder until the simulator issue defines its interface.

@@ -1,0 +1,1 @@
+//! The simulated world. Placeholder until the simulator issue lands.
