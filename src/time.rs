@@ -86,7 +86,12 @@ impl fmt::Display for Timestamp {
     /// `sec.nnnnnnnnn`, as pps-tools print kernel timestamps.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.sec < 0 && self.nsec > 0 {
-            write!(f, "-{}.{:09}", -(self.sec + 1), NANOS_PER_SEC as u32 - self.nsec)
+            write!(
+                f,
+                "-{}.{:09}",
+                -(self.sec + 1),
+                NANOS_PER_SEC as u32 - self.nsec
+            )
         } else {
             write!(f, "{}.{:09}", self.sec, self.nsec)
         }
@@ -100,7 +105,10 @@ mod tests {
     #[test]
     fn normalises_negative_and_large_nanoseconds() {
         assert_eq!(Timestamp::new(1, -1), Timestamp::new(0, 999_999_999));
-        assert_eq!(Timestamp::new(0, 2_500_000_000), Timestamp::new(2, 500_000_000));
+        assert_eq!(
+            Timestamp::new(0, 2_500_000_000),
+            Timestamp::new(2, 500_000_000)
+        );
         assert_eq!(Timestamp::from_ns(-250_000_000).sec(), -1);
         assert_eq!(Timestamp::from_ns(-250_000_000).nsec(), 750_000_000);
     }
@@ -117,8 +125,14 @@ mod tests {
     fn nearest_second_splits_at_half() {
         assert_eq!(Timestamp::new(12, 999_999_990).nearest_second(), (13, -10));
         assert_eq!(Timestamp::new(13, 10).nearest_second(), (13, 10));
-        assert_eq!(Timestamp::new(13, 500_000_000).nearest_second(), (14, -500_000_000));
-        assert_eq!(Timestamp::new(13, 499_999_999).nearest_second(), (13, 499_999_999));
+        assert_eq!(
+            Timestamp::new(13, 500_000_000).nearest_second(),
+            (14, -500_000_000)
+        );
+        assert_eq!(
+            Timestamp::new(13, 499_999_999).nearest_second(),
+            (13, 499_999_999)
+        );
     }
 
     #[test]
