@@ -9,7 +9,7 @@
 
 use super::bindings::ptp_clock_caps;
 use super::{ioctl, last_error, open_char_device};
-use crate::io::DeviceError;
+use crate::io::{DeviceError, DeviceErrorCause};
 use crate::time::Timestamp;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -115,8 +115,18 @@ impl PhcClock {
             fd: file.into(),
             path: path.display().to_string(),
         };
-        phc.now()?;
-        Ok(phc)
+        match gettime(phc.clock_id()) {
+            Ok(_) => Ok(phc),
+            Err(libc::EINVAL) => Err(DeviceError::new(
+                phc.path,
+                "clock_gettime",
+                DeviceErrorCause::Other(format!(
+                    "not a PTP clock device ({})",
+                    super::errno_text(libc::EINVAL)
+                )),
+            )),
+            Err(errno) => Err(DeviceError::os(phc.path, "clock_gettime", errno)),
+        }
     }
 
     /// The clock id to pass to `clock_gettime` / `clock_adjtime`; valid while `self` lives.

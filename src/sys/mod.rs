@@ -93,3 +93,12 @@ fn io_error(target: &str, op: &'static str, e: &std::io::Error) -> DeviceError {
         ),
     }
 }
+
+/// An `errno` as its name and description: `ENOTTY: Inappropriate ioctl for device`.
+fn errno_text(errno: i32) -> String {
+    let name = nix::errno::Errno::from_raw(errno);
+    // libc's strerror text, without std's " (os error N)" suffix.
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let desc = text.split(" (os error").next().unwrap_or(&text);
+    format!("{name:?}: {desc}")
+}

@@ -126,10 +126,7 @@ impl PpsDevice {
         if rc < 0 {
             let errno = nix::errno::Errno::last_raw();
             return Err(if errno == libc::ENOTTY || errno == libc::EINVAL {
-                let why = format!(
-                    "not a PPS device ({})",
-                    std::io::Error::from_raw_os_error(errno)
-                );
+                let why = format!("not a PPS device ({})", super::errno_text(errno));
                 DeviceError::new(dev.path, "PPS_GETCAP", DeviceErrorCause::Other(why))
             } else {
                 DeviceError::os(dev.path, "PPS_GETCAP", errno)
