@@ -18,7 +18,8 @@
 //!   so a non-zero timeout shorter than one tick would not wait at all: such timeouts are
 //!   raised to 10 ms (one tick at the lowest HZ). A signal makes it fail with `EINTR`, which
 //!   is retried here with the time left.
-//! - `PPS_CANWAIT` in the capabilities says a fetch can block; every in-tree driver sets it.
+//! - `PPS_CANWAIT` in the capabilities says a fetch can block. The in-tree drivers (gpio,
+//!   ldisc, ptp, ktimer) set it, and the kernel's fetch waits whether or not it is set.
 //! - poll/epoll: on most deployed kernels a PPS fd always reports itself readable; a 2025 fix
 //!   ("pps: fix poll support") makes it wait for an event this fd has not fetched. Callers must
 //!   not rely on readiness: time the fetch after the expected edge and fetch with timeout 0.

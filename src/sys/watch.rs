@@ -53,7 +53,9 @@ impl ClockWatch {
 
     fn arm(&self) -> Result<(), DeviceError> {
         let now = super::clock::ClockId::Realtime.now();
-        let at = TimeSpec::new(now.sec().saturating_add(ARM_AHEAD_S) as libc::time_t, 0);
+        // A 32-bit time_t caps this at 2038, still years ahead of any clock that works.
+        let at_s = now.sec().saturating_add(ARM_AHEAD_S);
+        let at = TimeSpec::new(libc::time_t::try_from(at_s).unwrap_or(libc::time_t::MAX), 0);
         let flags =
             TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET;
         self.timer
