@@ -14,7 +14,7 @@
 //! It never panics on bad input: a path that is not a usable PPS device gives one line on
 //! stderr and exit code 2; a device failure at run time gives exit code 1.
 
-use crate::io::{DeviceError, DeviceErrorCause, Edge, PpsFetch};
+use crate::io::{DeviceError, DeviceErrorCause, Edge, PpsFetch, PulseSource};
 use crate::sys::pps::{PpsDevice, PpsMode, PpsParams};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 use std::io::Write;
@@ -165,10 +165,26 @@ fn probe(args: &Args) -> Result<(), Failure> {
         );
     }
     out.flush()?;
+    let mut dev = dev;
+    let mut err = std::io::stderr();
+    watch_pulses(&mut dev, edge, args.timeout, args.count, &mut out, &mut err)
+}
+
+/// Fetches from `source` and writes a line per new pulse on `edge` to `out` until `count`
+/// lines (or forever). A fetch timeout is reported on `err` and waited out again; any other
+/// device error ends the watch.
+fn watch_pulses(
+    source: &mut impl PulseSource,
+    edge: Edge,
+    timeout: Duration,
+    count: Option<u64>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<(), Failure> {
     let mut log = PulseLog::new(edge);
     let mut printed = 0_u64;
-    while args.count.map_or(true, |n| printed < n) {
-        match dev.fetch(Some(args.timeout)) {
+    while count.map_or(true, |n| printed < n) {
+        match source.fetch(Some(timeout)) {
             Ok(fetch) => {
                 if let Some(line) = log.line(&fetch) {
                     writeln!(out, "{line}")?;
@@ -178,7 +194,7 @@ fn probe(args: &Args) -> Result<(), Failure> {
             }
             // No pulse yet is worth saying, not worth stopping for: a receiver may be
             // acquiring its fix.
-            Err(e) if e.is_timeout() => eprintln!("ppsd probe: {e}"),
+            Err(e) if e.is_timeout() => writeln!(err, "ppsd probe: {e}")?,
             Err(e) => return Err(e.into()),
         }
     }
@@ -446,5 +462,65 @@ mod tests {
             ),
         ];
         assert!(!failed.iter().any(names_no_pps_device));
+    }
+
+    /// A pulse source replaying scripted answers; fails the test if fetched past the end.
+    struct Script(std::collections::VecDeque<Result<PpsFetch, DeviceError>>);
+
+    impl PulseSource for Script {
+        fn fetch(&mut self, timeout: Option<Duration>) -> Result<PpsFetch, DeviceError> {
+            assert_eq!(
+                timeout,
+                Some(Duration::from_secs(2)),
+                "probe passes its timeout"
+            );
+            self.0.pop_front().expect("fetched past the script")
+        }
+    }
+
+    #[test]
+    fn watch_counts_new_pulses_and_rides_out_timeouts() {
+        let timeout = DeviceError::new(
+            "/dev/pps0",
+            "PPS_FETCH",
+            DeviceErrorCause::TimedOut(Duration::from_secs(2)),
+        );
+        let mut src = Script(
+            [
+                Ok(fetch(T0, 1, 0, 0)),
+                Err(timeout),
+                Ok(fetch(T0, 1, T0 + 200_000_000, 1)),
+                Ok(fetch(T0 + 1_000_000_005, 2, T0 + 200_000_000, 1)),
+                Ok(fetch(T0 + 2_000_000_000, 3, T0 + 1_200_000_000, 2)),
+            ]
+            .into(),
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let secs = Duration::from_secs(2);
+        let done = watch_pulses(&mut src, Edge::Assert, secs, Some(3), &mut out, &mut err);
+        assert!(done.is_ok());
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[1].ends_with("assert interval: 1.000000005 s, deviation: +5 ns"));
+        assert!(lines[2].ends_with("assert interval: 0.999999995 s, deviation: -5 ns"));
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "ppsd probe: /dev/pps0: PPS_FETCH: timed out after 2 s\n"
+        );
+        assert!(src.0.is_empty());
+    }
+
+    #[test]
+    fn watch_stops_on_a_device_error() {
+        let gone = DeviceError::os("/dev/pps0", "PPS_FETCH", libc::ENODEV);
+        let mut src = Script([Ok(fetch(T0, 1, 0, 0)), Err(gone.clone())].into());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let secs = Duration::from_secs(2);
+        match watch_pulses(&mut src, Edge::Assert, secs, None, &mut out, &mut err) {
+            Err(Failure::Device(e)) => assert_eq!(e, gone),
+            _ => panic!("expected the device error"),
+        }
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
     }
 }
