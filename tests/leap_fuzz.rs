@@ -174,8 +174,16 @@ fn brute_force(entries: &[(i64, i32)], expires_ntp: i64, probe_ntp: i64) -> Expe
     (offset, last, next_leap, probe_ntp >= expires_ntp)
 }
 
+/// 512 cases per property, or `PROPTEST_CASES` for a longer run.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn random_bytes_never_panic(

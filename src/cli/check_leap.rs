@@ -59,8 +59,15 @@ struct Report {
 /// Runs `ppsd check-leap`.
 pub fn run(args: &Args) -> ExitCode {
     let at = args.at.unwrap_or_else(now);
-    let source = args.file.display().to_string();
-    let parsed = match read_limited(&args.file)
+    // The name goes into one-line messages: no control characters from odd paths.
+    let source: String = args
+        .file
+        .display()
+        .to_string()
+        .chars()
+        .map(shown_char)
+        .collect();
+    let parsed = match read_limited(&args.file, &source)
         .and_then(|bytes| ParsedLeapFile::parse(&source, &bytes).map_err(|e| e.to_string()))
     {
         Ok(parsed) => parsed,
@@ -182,6 +189,14 @@ fn describe(leap: &Leap) -> String {
     )
 }
 
+fn shown_char(c: char) -> char {
+    if c.is_control() {
+        '?'
+    } else {
+        c
+    }
+}
+
 /// Parses `--at`: an RFC 3339 instant, taken as UTC.
 fn parse_utc(text: &str) -> Result<Timestamp, String> {
     let t = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
@@ -211,9 +226,8 @@ fn now() -> Timestamp {
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]; the error names the path.
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
-    let shown = path.display();
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]; errors name it as `shown`.
+fn read_limited(path: &Path, shown: &str) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{shown}: cannot open: {e}"))?;
     let meta = file
         .metadata()
