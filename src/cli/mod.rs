@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod check_leap;
 pub mod probe;
 pub mod simulate;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Open a PPS device, print its capabilities, then each pulse.
     Probe(probe::Args),
+    /// Check a leap-seconds.list file: TAI-UTC, last and next leap, expiry, hash.
+    CheckLeap(check_leap::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Probe(args) => probe::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::CheckLeap(args) => check_leap::run(&args),
         Command::Run { .. } => not_yet("run"),
         Command::Status => not_yet("status"),
         Command::CheckConfig { .. } => not_yet("check-config"),

@@ -1,1 +1,3 @@
 //! The sans-IO engine. Placeholder until the simulator issue defines its interface.
+
+pub mod leap;
