@@ -268,6 +268,11 @@ impl Engine {
             if (at.real.sec() - midnight).abs() <= 2 {
                 self.leap_armed = None;
                 out.push(Action::Event(EngineEvent::LeapApplied(leap)));
+                self.filter.shift(match leap {
+                    Leap::Insert => -NANOS_PER_SEC,
+                    Leap::Delete => NANOS_PER_SEC,
+                    Leap::None => 0,
+                });
                 let state = self.publish(at, out);
                 return self.write_clock(None, &state, out);
             }

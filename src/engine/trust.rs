@@ -349,8 +349,9 @@ mod tests {
         let ts = trust.evaluate(at(30 * S), &view(), LeapState::None, &mut out);
         assert_eq!(ts.state, SyncState::InSync);
         assert_eq!(ts.valid_until_mono_ns, 31 * S + S / 2);
-        // 4·100 ns + 4·1 ppb·1.5 s + 1 ppb/s·1.5²/2 s² = 400 + 6 + 1.125, rounded up.
-        assert_eq!(ts.bound_ns, 408);
+        // Last pulse at 29 s, valid until 31.5 s: t = 2.5 s.
+        // 4·100 ns + 4·1 ppb·2.5 s + 1 ppb/s·2.5²/2 s² = 400 + 10 + 3.125, rounded up.
+        assert_eq!(ts.bound_ns, 414);
         assert!(matches!(
             out.last(),
             Some(Action::Event(EngineEvent::StateChanged { to: SyncState::InSync, .. }))
@@ -382,8 +383,8 @@ mod tests {
         let mut out = Vec::new();
         trust.reference(true);
         feed(&mut trust, 0, 20, 100, &mut out);
-        // Without pulses: 1 ppb/s · t²/2 reaches 1 ms near t = 1414 s.
-        let ts = trust.evaluate(at(1_000 * S), &view(), LeapState::None, &mut out);
+        // Without pulses: 1 ppb/s · t²/2 passes 0.8 ms near t = 1265 s, 1 ms near 1414 s.
+        let ts = trust.evaluate(at(1_300 * S), &view(), LeapState::None, &mut out);
         assert_eq!(ts.state, SyncState::SoonOutOfSync);
         let ts = trust.evaluate(at(1_500 * S), &view(), LeapState::None, &mut out);
         assert_eq!(ts.state, SyncState::OutOfSync);

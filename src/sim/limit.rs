@@ -45,8 +45,12 @@ mod tests {
     #[test]
     fn no_noise_no_limit_and_no_jitter_leaves_the_walk() {
         assert_eq!(limit_rms_ns(100.0, 0.0, 0.0), 0.0);
-        // With R = 0 the phase is known exactly; one second of walk remains: √(q/3).
-        assert!((limit_rms_ns(0.0, 0.0, 3.0) - 3f64.sqrt()).abs() < 1e-9);
+        // With R = 0 the phase is known exactly but the frequency is not: the fixed point has
+        // frequency variance c with (c + q/2)² = q(c + q/3), so c = q/√12, and the prediction
+        // variance is c + q/3.
+        let q = 9.0;
+        let closed = (q / 12f64.sqrt() + q / 3.0).sqrt();
+        assert!((limit_rms_ns(0.0, 0.0, 3.0) - closed).abs() < 1e-6);
     }
 
     #[test]

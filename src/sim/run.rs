@@ -209,9 +209,23 @@ impl World<'_> {
         Ok(())
     }
 
-    /// The clock's true offset from UTC at true `tau`, ns.
+    /// The clock's true offset from UTC at true `tau`, ns. Within 2 s of a leap second the
+    /// clock and UTC may be on opposite sides of the leap for as long as the clock's own
+    /// offset (ns); there the offset is taken modulo the leap so the truth measures the clock,
+    /// not the sampling instant. A leap the clock missed still shows from 2 s after it.
     fn true_offset(&mut self, tau: i64) -> f64 {
-        self.clock.error_ns(tau) - self.utc.adjustment_ns(tau) as f64
+        let x = self.clock.error_ns(tau) - self.utc.adjustment_ns(tau) as f64;
+        let near_leap = self
+            .utc
+            .leaps()
+            .iter()
+            .any(|l| (tau - l.day_end_ns).abs() <= 2 * NANOS_PER_SEC);
+        if near_leap {
+            let s = 1e9;
+            x - (x / s).round() * s
+        } else {
+            x
+        }
     }
 
     fn second(&mut self, tau: i64) -> std::io::Result<()> {
