@@ -49,7 +49,11 @@ mod tests {
         }
         fn step(&mut self, delta_ns: i64) -> Result<ClockSnapshot, DeviceError> {
             self.steps.push(delta_ns);
-            Err(DeviceError::os("CLOCK_REALTIME", "clock_adjtime", libc::EPERM))
+            Err(DeviceError::os(
+                "CLOCK_REALTIME",
+                "clock_adjtime",
+                libc::EPERM,
+            ))
         }
     }
 

@@ -20,7 +20,11 @@ fn free_clock(freq_ppm: f64, initial_offset_ns: i64) -> SimClock {
         freq_ppm,
         ..OscillatorConfig::default()
     };
-    SimClock::new(Oscillator::new(cfg, ChaCha8Rng::seed_from_u64(1)), EPOCH, initial_offset_ns)
+    SimClock::new(
+        Oscillator::new(cfg, ChaCha8Rng::seed_from_u64(1)),
+        EPOCH,
+        initial_offset_ns,
+    )
 }
 
 #[test]
@@ -50,7 +54,11 @@ fn kernel_frequency_cancels_the_oscillator_exactly() {
     c.write(&w).unwrap();
     for k in [101, 1_000, 86_400] {
         c.advance(k * S);
-        assert_eq!(c.now().unwrap().as_ns(), EPOCH + k * S + 5_000_000, "second {k}");
+        assert_eq!(
+            c.now().unwrap().as_ns(),
+            EPOCH + k * S + 5_000_000,
+            "second {k}"
+        );
     }
     // A step moves realtime, not monotonic.
     let mono = c.monotonic_ns();
@@ -96,7 +104,10 @@ fn capture_jitter_matches_sigma_within_5_percent() {
         sawtooth_ns: 60.0,
     });
     let expected = (900.0_f64 + 3600.0 / 3.0).sqrt();
-    assert!((sd / expected - 1.0).abs() < 0.05, "σ measured {sd}, expected {expected}");
+    assert!(
+        (sd / expected - 1.0).abs() < 0.05,
+        "σ measured {sd}, expected {expected}"
+    );
     assert!((mean - 250.0).abs() < 2.0, "mean {mean}");
 }
 
@@ -156,7 +167,10 @@ fn optimal_filter_limit_matches_an_independent_monte_carlo_kalman_run() {
     for (sigma, wander) in [(100.0, 1.0), (1_000.0, 1.0), (30.0, 5.0)] {
         let mc = monte_carlo_prediction_rms(sigma, wander, 200_000);
         let limit = limit_rms_ns(sigma, 0.0, wander);
-        assert!((mc / limit - 1.0).abs() < 0.03, "σ {sigma}: MC {mc} vs limit {limit}");
+        assert!(
+            (mc / limit - 1.0).abs() < 0.03,
+            "σ {sigma}: MC {mc} vs limit {limit}"
+        );
     }
 }
 

@@ -69,7 +69,9 @@ impl PulseFilter {
             return Verdict::Accept;
         };
         let interval = stamp.diff_ns(last_stamp);
-        let seconds = (interval + NANOS_PER_SEC / 2).div_euclid(NANOS_PER_SEC).max(1);
+        let seconds = (interval + NANOS_PER_SEC / 2)
+            .div_euclid(NANOS_PER_SEC)
+            .max(1);
         let deviation_ns = interval.saturating_sub(seconds.saturating_mul(NANOS_PER_SEC));
         let per_second = self.window_ns.saturating_add(set_ppb.abs().min(1e9) as i64);
         if deviation_ns.unsigned_abs() > per_second.saturating_mul(seconds).unsigned_abs() {
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(f.check(0, Timestamp::ZERO, 0.0), Verdict::Duplicate);
         assert_eq!(f.check(1, Timestamp::new(100, 10), 0.0), Verdict::Accept);
         assert_eq!(f.check(1, Timestamp::new(100, 10), 0.0), Verdict::Duplicate);
-        assert_eq!(f.check(2, Timestamp::new(101, 60_010), 0.0), Verdict::Accept);
+        assert_eq!(
+            f.check(2, Timestamp::new(101, 60_010), 0.0),
+            Verdict::Accept
+        );
         // After a 600 s outage, one event per second still fits.
         assert_eq!(f.check(3, Timestamp::new(701, 500), 0.0), Verdict::Accept);
     }
@@ -118,15 +123,23 @@ mod tests {
         f.check(1, Timestamp::new(100, 0), 0.0);
         assert_eq!(
             f.check(2, Timestamp::new(100, 300_000_000), 0.0),
-            Verdict::Reject(RejectReason::Interval { deviation_ns: 300_000_000 - S })
+            Verdict::Reject(RejectReason::Interval {
+                deviation_ns: 300_000_000 - S
+            })
         );
         // Measured from the rejected pulse: 0.7 s is no whole second either.
-        assert!(matches!(f.check(3, Timestamp::new(101, 0), 0.0), Verdict::Reject(_)));
+        assert!(matches!(
+            f.check(3, Timestamp::new(101, 0), 0.0),
+            Verdict::Reject(_)
+        ));
         assert_eq!(f.check(4, Timestamp::new(102, 0), 0.0), Verdict::Accept);
         // Two events in one second: a spurious pulse 1 µs after the true one was fetched.
         assert_eq!(
             f.check(6, Timestamp::new(103, 1_000), 0.0),
-            Verdict::Reject(RejectReason::ExtraEvents { seq_delta: 2, seconds: 1 })
+            Verdict::Reject(RejectReason::ExtraEvents {
+                seq_delta: 2,
+                seconds: 1
+            })
         );
     }
 
@@ -135,11 +148,20 @@ mod tests {
         let mut f = PulseFilter::new(1_000_000);
         f.check(1, Timestamp::new(100, 0), 0.0);
         // 1.5 ms fast in one second: only acceptable while 600 ppm is set.
-        assert!(matches!(f.check(2, Timestamp::new(101, 1_500_000), 0.0), Verdict::Reject(_)));
-        assert_eq!(f.check(3, Timestamp::new(102, 3_000_000), 600_000.0), Verdict::Accept);
+        assert!(matches!(
+            f.check(2, Timestamp::new(101, 1_500_000), 0.0),
+            Verdict::Reject(_)
+        ));
+        assert_eq!(
+            f.check(3, Timestamp::new(102, 3_000_000), 600_000.0),
+            Verdict::Accept
+        );
         f.shift(-3_000_000);
         assert_eq!(f.check(4, Timestamp::new(103, 0), 0.0), Verdict::Accept);
         f.forget();
-        assert_eq!(f.check(5, Timestamp::new(200, 400_000_000), 0.0), Verdict::Accept);
+        assert_eq!(
+            f.check(5, Timestamp::new(200, 400_000_000), 0.0),
+            Verdict::Accept
+        );
     }
 }

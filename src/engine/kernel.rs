@@ -125,13 +125,22 @@ mod tests {
         };
         assert_eq!(book.check(&snap), None);
         snap.freq = ScaledPpm::from_ppb(50_000.0);
-        assert!(matches!(book.check(&snap), Some(ForeignChange::Frequency { .. })));
+        assert!(matches!(
+            book.check(&snap),
+            Some(ForeignChange::Frequency { .. })
+        ));
         snap.freq = w.freq.unwrap();
         snap.tick_us = 10_001;
-        assert!(matches!(book.check(&snap), Some(ForeignChange::Tick { .. })));
+        assert!(matches!(
+            book.check(&snap),
+            Some(ForeignChange::Tick { .. })
+        ));
         snap.tick_us = 10_000;
         snap.status = ClockStatus::PLL;
-        assert!(matches!(book.check(&snap), Some(ForeignChange::KernelDiscipline { .. })));
+        assert!(matches!(
+            book.check(&snap),
+            Some(ForeignChange::KernelDiscipline { .. })
+        ));
         assert_eq!(book.restore(ClockStatus::UNSYNC).freq, w.freq);
     }
 }

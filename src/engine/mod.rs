@@ -213,7 +213,9 @@ impl Engine {
         let m = measure::measure(stamp, self.cfg.delay_ns);
         if self.in_holdover {
             self.in_holdover = false;
-            let gap_ns = self.last.map_or(0, |l| at.mono_ns.saturating_sub(l.mono_ns));
+            let gap_ns = self
+                .last
+                .map_or(0, |l| at.mono_ns.saturating_sub(l.mono_ns));
             out.push(Action::Event(EngineEvent::PulseRegained { gap_ns }));
         }
         let may_step = !self.trust.ever_trusted() || self.cfg.allow_step_after_trust;
@@ -295,7 +297,9 @@ impl Engine {
             return false;
         };
         self.foreign(change, out);
-        out.push(Action::Write(self.book.restore(self.status_word(SyncState::OutOfSync))));
+        out.push(Action::Write(
+            self.book.restore(self.status_word(SyncState::OutOfSync)),
+        ));
         true
     }
 
@@ -424,7 +428,9 @@ impl Engine {
         };
         let esterror_us = (self.trust.sigma_ns() / 1_000.0).ceil() as i64;
         let status = self.status_word(state.state);
-        let write = self.book.compose(freq_ppb, status, maxerror_us, esterror_us);
+        let write = self
+            .book
+            .compose(freq_ppb, status, maxerror_us, esterror_us);
         out.push(Action::Write(write));
     }
 }

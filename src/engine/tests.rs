@@ -70,7 +70,10 @@ fn duplicates_do_not_reach_the_servo() {
     out.clear();
     e.handle(at(S + 10_000_000), &pulse(1, 0, 500), &mut out);
     assert!(writes(&out).iter().all(|w| w.freq.is_none()));
-    assert!(published(&out).is_some(), "a duplicate still renews the state");
+    assert!(
+        published(&out).is_some(),
+        "a duplicate still renews the state"
+    );
 }
 
 #[test]
@@ -82,7 +85,9 @@ fn trusts_after_agreement_and_a_foreign_step_is_out_of_sync_at_once() {
     out.clear();
     e.handle(at(30 * S + 300_000_000), &Input::ClockChanged, &mut out);
     assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
-    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(ForeignChange::Step))));
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::Step
+    ))));
     assert!(!out.iter().any(|a| matches!(a, Action::Step { .. })));
 }
 
@@ -103,7 +108,9 @@ fn own_step_notice_is_not_foreign() {
         .any(|a| matches!(a, Action::Event(EngineEvent::ForeignChange(_)))));
     // A second notice is someone else's.
     e.handle(at(S + 20_000_000), &Input::ClockChanged, &mut out);
-    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(ForeignChange::Step))));
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::Step
+    ))));
 }
 
 #[test]
@@ -145,7 +152,11 @@ fn whole_seconds_are_stepped_before_trust_and_refused_after() {
     out.clear();
     e.handle(at(30 * S + 250_000_000), &Input::Tod(tod), &mut out);
     assert!(!out.iter().any(|a| matches!(a, Action::Step { .. })));
-    assert!(out.contains(&Action::Event(EngineEvent::ReferenceDisagrees { seconds: 3 })));
+    assert!(
+        out.contains(&Action::Event(EngineEvent::ReferenceDisagrees {
+            seconds: 3
+        }))
+    );
     assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
 }
 

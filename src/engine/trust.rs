@@ -204,7 +204,11 @@ impl Trust {
         self.samples = self.samples.saturating_add(1);
         let good = self.bound_at(at.mono_ns + self.cfg.lifetime_ns, view) as f64
             <= self.cfg.warn_fraction * self.cfg.declared_accuracy_ns as f64;
-        self.good_run = if good { self.good_run.saturating_add(1) } else { 0 };
+        self.good_run = if good {
+            self.good_run.saturating_add(1)
+        } else {
+            0
+        };
     }
 
     /// The engine stepped the clock: offsets before the step say nothing about after it.
@@ -235,15 +239,19 @@ impl Trust {
         self.verified
     }
 
-    /// The error bound (ns) that holds until CLOCK_MONOTONIC `until_mono_ns`.
+    /// The error bound (ns) that holds until CLOCK_MONOTONIC `until_mono_ns`; `i64::MAX`
+    /// (no bound) until σ rests on `min_samples` locked samples.
     pub fn bound_at(&self, until_mono_ns: i64, view: &ServoView) -> i64 {
         let Some((pulse_mono, _)) = self.last_pulse else {
             return i64::MAX;
         };
+        if self.samples < self.cfg.min_samples {
+            return i64::MAX;
+        }
         let t_s = until_mono_ns.saturating_sub(pulse_mono).max(0) as f64 * 1e-9;
         let k = self.cfg.k_sigma;
-        let growth = k * view.freq_uncertainty_ppb * t_s
-            + 0.5 * self.cfg.drift_bound_ppb_per_s * t_s * t_s;
+        let growth =
+            k * view.freq_uncertainty_ppb * t_s + 0.5 * self.cfg.drift_bound_ppb_per_s * t_s * t_s;
         let bound = self.cfg.static_uncertainty_ns as f64 + k * self.sigma_ns() + growth;
         if bound.is_finite() && bound < i64::MAX as f64 {
             bound.ceil() as i64
@@ -273,9 +281,7 @@ impl Trust {
             } else {
                 SyncState::Unknown
             }
-        } else if bound_ns > acc {
-            SyncState::OutOfSync
-        } else if recovering && self.good_run < self.cfg.recover_pulses {
+        } else if bound_ns > acc || (recovering && self.good_run < self.cfg.recover_pulses) {
             SyncState::OutOfSync
         } else if bound_ns as f64 > self.cfg.warn_fraction * acc as f64 {
             SyncState::SoonOutOfSync
@@ -354,7 +360,10 @@ mod tests {
         assert_eq!(ts.bound_ns, 414);
         assert!(matches!(
             out.last(),
-            Some(Action::Event(EngineEvent::StateChanged { to: SyncState::InSync, .. }))
+            Some(Action::Event(EngineEvent::StateChanged {
+                to: SyncState::InSync,
+                ..
+            }))
         ));
     }
 

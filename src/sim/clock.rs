@@ -4,8 +4,8 @@
 //! 16 s, the leap state machine OK → INS/DEL → OOP → WAIT → OK).
 //!
 //! Its reading is a pure function of true time (integer ns since the start of the run) and of
-//! the history of writes and steps: realtime = epoch + τ + integer steps + round(oscillator phase
-//! + kernel adjustment phase). It implements [`DisciplinedClock`] at the current true time, which
+//! the history of writes and steps: realtime = epoch + τ + integer steps + round(oscillator
+//! phase plus kernel adjustment phase). It implements [`DisciplinedClock`] at the current true time, which
 //! only the driver moves ([`SimClock::advance`]). It never touches the host's clock.
 
 use crate::io::{
@@ -97,11 +97,18 @@ impl SimClock {
         };
         if let Some(delta) = armed {
             let now_reading = self.realtime_ns(self.now);
-            let day_end = (now_reading.div_euclid(NANOS_PER_SEC).div_euclid(SECONDS_PER_DAY) + 1)
+            let day_end = (now_reading
+                .div_euclid(NANOS_PER_SEC)
+                .div_euclid(SECONDS_PER_DAY)
+                + 1)
                 * SECONDS_PER_DAY
                 * NANOS_PER_SEC;
             // Insert: at 24:00:00 go back to 23:59:59. Delete: at 23:59:59 jump to 24:00:00.
-            let at_reading = if delta < 0 { day_end } else { day_end - NANOS_PER_SEC };
+            let at_reading = if delta < 0 {
+                day_end
+            } else {
+                day_end - NANOS_PER_SEC
+            };
             if self.realtime_ns(tau) >= at_reading && now_reading < at_reading {
                 let cross = self.crossing(self.now, tau, at_reading);
                 self.now = cross;

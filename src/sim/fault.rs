@@ -55,7 +55,10 @@ impl FaultKind {
 
     /// Its scenario name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, k)| *k == self).map_or("?", |(n, _)| n)
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("?", |(n, _)| n)
     }
 
     /// The key that carries its value, if any.
@@ -133,17 +136,23 @@ impl FaultSchedule {
 
     /// How far the receiver's pulses are moved at `tau`, ns.
     pub fn pps_shift_ns(&self, tau: i64) -> i64 {
-        self.active(FaultKind::PpsOffset, tau).map(|f| f.value).sum()
+        self.active(FaultKind::PpsOffset, tau)
+            .map(|f| f.value)
+            .sum()
     }
 
     /// Offset (ns after the true second) of a spurious pulse belonging to second `tau`, if any.
     pub fn spurious_ns(&self, tau: i64) -> Option<i64> {
-        self.active(FaultKind::SpuriousPulse, tau).map(|f| f.value).next()
+        self.active(FaultKind::SpuriousPulse, tau)
+            .map(|f| f.value)
+            .next()
     }
 
     /// How many whole seconds the reference is wrong by at `tau`.
     pub fn tod_wrong_s(&self, tau: i64) -> i64 {
-        self.active(FaultKind::TodOffset, tau).map(|f| f.value).sum()
+        self.active(FaultKind::TodOffset, tau)
+            .map(|f| f.value)
+            .sum()
     }
 
     /// No reference reading at `tau`.
@@ -153,7 +162,9 @@ impl FaultSchedule {
 
     /// End of the daemon stall covering `tau`, if one does.
     pub fn stall_end(&self, tau: i64) -> Option<i64> {
-        self.active(FaultKind::DaemonStall, tau).map(|f| f.end_ns).max()
+        self.active(FaultKind::DaemonStall, tau)
+            .map(|f| f.end_ns)
+            .max()
     }
 }
 
@@ -266,7 +277,10 @@ mod tests {
         assert!(!s.pps_outage(15 * S));
         assert_eq!(s.pps_shift_ns(25 * S), 2_000);
         assert_eq!(s.stall_end(41 * S), Some(43 * S));
-        assert_eq!(FaultKind::from_name("tod_offset"), Some(FaultKind::TodOffset));
+        assert_eq!(
+            FaultKind::from_name("tod_offset"),
+            Some(FaultKind::TodOffset)
+        );
         assert_eq!(FaultKind::from_name("meteor"), None);
     }
 

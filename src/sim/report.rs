@@ -389,11 +389,20 @@ mod tests {
             ..TrustState::default()
         };
         t.publish(0, &s);
-        assert_eq!(t.sample(1_000_000_000, 1_000_000_000, 700.0).0, SyncState::InSync);
+        assert_eq!(
+            t.sample(1_000_000_000, 1_000_000_000, 700.0).0,
+            SyncState::InSync
+        );
         t.sample(1_000_000_000, 1_000_000_000, -2_000.0);
         // Expired: UNKNOWN, not counted.
-        assert_eq!(t.sample(2_000_000_000, 2_000_000_000, 5_000.0).0, SyncState::Unknown);
+        assert_eq!(
+            t.sample(2_000_000_000, 2_000_000_000, 5_000.0).0,
+            SyncState::Unknown
+        );
         let r = t.finish("s".into(), "pi".into(), 1, 0.0);
-        assert_eq!((r.insync_s, r.false_insync_s, r.bound_violation_s), (2, 1, 2));
+        assert_eq!(
+            (r.insync_s, r.false_insync_s, r.bound_violation_s),
+            (2, 1, 2)
+        );
     }
 }

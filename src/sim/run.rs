@@ -270,7 +270,8 @@ impl World<'_> {
             real: Timestamp::from_ns(self.clock.realtime_with(tau, 0.0)),
         };
         if let Ok(snap) = self.clock.read() {
-            self.engine.handle(at, &Input::Kernel(snap), &mut self.actions);
+            self.engine
+                .handle(at, &Input::Kernel(snap), &mut self.actions);
             self.apply(tau);
         }
         self.engine.handle(at, &input, &mut self.actions);

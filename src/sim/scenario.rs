@@ -189,7 +189,11 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn err(&self, span: Option<std::ops::Range<usize>>, key: &str, msg: String) -> ScenarioError {
@@ -227,7 +231,14 @@ impl Cx<'_> {
     }
 
     /// A number with a default and an allowed range.
-    fn num(&self, v: &Num, key: &str, default: f64, lo: f64, hi: f64) -> Result<f64, ScenarioError> {
+    fn num(
+        &self,
+        v: &Num,
+        key: &str,
+        default: f64,
+        lo: f64,
+        hi: f64,
+    ) -> Result<f64, ScenarioError> {
         let Some(v) = v else { return Ok(default) };
         let x = *v.get_ref();
         if !x.is_finite() || x < lo || x > hi {
@@ -237,7 +248,14 @@ impl Cx<'_> {
         Ok(x)
     }
 
-    fn int(&self, v: &Int, key: &str, default: i64, lo: i64, hi: i64) -> Result<i64, ScenarioError> {
+    fn int(
+        &self,
+        v: &Int,
+        key: &str,
+        default: i64,
+        lo: i64,
+        hi: i64,
+    ) -> Result<i64, ScenarioError> {
         let Some(v) = v else { return Ok(default) };
         let x = *v.get_ref();
         if x < lo || x > hi {
@@ -251,7 +269,11 @@ impl Cx<'_> {
     fn seconds(&self, v: &Spanned<f64>, key: &str, lo: f64) -> Result<i64, ScenarioError> {
         let x = *v.get_ref();
         if !x.is_finite() || x < lo || x > MAX_DURATION_S as f64 {
-            let what = if lo > 0.0 { "positive" } else { "zero or positive" };
+            let what = if lo > 0.0 {
+                "positive"
+            } else {
+                "zero or positive"
+            };
             let msg = format!("must be {what} and at most {MAX_DURATION_S} s, got {x}");
             return Err(self.err(Some(v.span()), key, msg));
         }
@@ -261,25 +283,49 @@ impl Cx<'_> {
     fn build(&self, raw: Raw) -> Result<Scenario, ScenarioError> {
         let duration_ns = self.seconds(&raw.duration_s, "duration_s", 1.0)?;
         if duration_ns % NANOS_PER_SEC != 0 {
-            let msg = format!("must be a whole number of seconds, got {}", raw.duration_s.get_ref());
+            let msg = format!(
+                "must be a whole number of seconds, got {}",
+                raw.duration_s.get_ref()
+            );
             return Err(self.err(Some(raw.duration_s.span()), "duration_s", msg));
         }
         let seed = self.int(&raw.seed, "seed", 1, 0, i64::MAX)? as u64;
         let start_unix_ns = match &raw.start_utc {
             None => parse_utc("2026-01-01T00:00:00Z").unwrap_or(0),
             Some(s) => parse_utc(s.get_ref()).ok_or_else(|| {
-                let msg = format!("not a UTC time like 2026-01-01T00:00:00Z: {:?}", s.get_ref());
+                let msg = format!(
+                    "not a UTC time like 2026-01-01T00:00:00Z: {:?}",
+                    s.get_ref()
+                );
                 self.err(Some(s.span()), "start_utc", msg)
             })?,
         };
         let c = &raw.clock;
         let oscillator = OscillatorConfig {
             freq_ppm: self.num(&c.freq_ppm, "clock.freq_ppm", 0.0, -1000.0, 1000.0)?,
-            wander_ppb_per_sqrt_s: self.num(&c.wander_ppb_per_sqrt_s, "clock.wander_ppb_per_sqrt_s", 0.0, 0.0, 1e4)?,
-            temp_amplitude_ppb: self.num(&c.temp_amplitude_ppb, "clock.temp_amplitude_ppb", 0.0, 0.0, 1e5)?,
+            wander_ppb_per_sqrt_s: self.num(
+                &c.wander_ppb_per_sqrt_s,
+                "clock.wander_ppb_per_sqrt_s",
+                0.0,
+                0.0,
+                1e4,
+            )?,
+            temp_amplitude_ppb: self.num(
+                &c.temp_amplitude_ppb,
+                "clock.temp_amplitude_ppb",
+                0.0,
+                0.0,
+                1e5,
+            )?,
             temp_period_s: self.num(&c.temp_period_s, "clock.temp_period_s", 86_400.0, 1.0, 1e9)?,
         };
-        let initial_offset_ns = self.int(&c.initial_offset_ns, "clock.initial_offset_ns", 0, -1_000_000 * NANOS_PER_SEC, 1_000_000 * NANOS_PER_SEC)?;
+        let initial_offset_ns = self.int(
+            &c.initial_offset_ns,
+            "clock.initial_offset_ns",
+            0,
+            -1_000_000 * NANOS_PER_SEC,
+            1_000_000 * NANOS_PER_SEC,
+        )?;
         let p = &raw.pps;
         let pps = PpsNoise {
             jitter_ns: self.num(&p.jitter_ns, "pps.jitter_ns", 100.0, 0.0, 1e8)?,
@@ -311,17 +357,55 @@ impl Cx<'_> {
         let mut e = EngineConfig::default();
         let t = &raw.trust;
         let tr = &mut e.trust;
-        tr.declared_accuracy_ns = self.int(&t.declared_accuracy_ns, "trust.declared_accuracy_ns", tr.declared_accuracy_ns, 1, NANOS_PER_SEC)?;
-        tr.static_uncertainty_ns = self.int(&t.static_uncertainty_ns, "trust.static_uncertainty_ns", 0, 0, NANOS_PER_SEC)?;
+        tr.declared_accuracy_ns = self.int(
+            &t.declared_accuracy_ns,
+            "trust.declared_accuracy_ns",
+            tr.declared_accuracy_ns,
+            1,
+            NANOS_PER_SEC,
+        )?;
+        tr.static_uncertainty_ns = self.int(
+            &t.static_uncertainty_ns,
+            "trust.static_uncertainty_ns",
+            0,
+            0,
+            NANOS_PER_SEC,
+        )?;
         tr.k_sigma = self.num(&t.k_sigma, "trust.k_sigma", tr.k_sigma, 0.5, 100.0)?;
-        tr.drift_bound_ppb_per_s = self.num(&t.drift_bound_ppb_per_s, "trust.drift_bound_ppb_per_s", tr.drift_bound_ppb_per_s, 0.0, 1e6)?;
-        tr.warn_fraction = self.num(&t.warn_fraction, "trust.warn_fraction", tr.warn_fraction, 0.01, 1.0)?;
-        tr.lifetime_ns = self.int(&t.lifetime_ms, "trust.lifetime_ms", 1_500, 1, 60_000)? * 1_000_000;
-        tr.recover_pulses = self.int(&t.recover_pulses, "trust.recover_pulses", 10, 0, 100_000)? as u32;
+        tr.drift_bound_ppb_per_s = self.num(
+            &t.drift_bound_ppb_per_s,
+            "trust.drift_bound_ppb_per_s",
+            tr.drift_bound_ppb_per_s,
+            0.0,
+            1e6,
+        )?;
+        tr.warn_fraction = self.num(
+            &t.warn_fraction,
+            "trust.warn_fraction",
+            tr.warn_fraction,
+            0.01,
+            1.0,
+        )?;
+        tr.lifetime_ns =
+            self.int(&t.lifetime_ms, "trust.lifetime_ms", 1_500, 1, 60_000)? * 1_000_000;
+        tr.recover_pulses =
+            self.int(&t.recover_pulses, "trust.recover_pulses", 10, 0, 100_000)? as u32;
         let g = &raw.engine;
         e.delay_ns = self.int(&g.delay_ns, "engine.delay_ns", 0, -100_000_000, 100_000_000)?;
-        e.servo.step_threshold_ns = self.int(&g.step_threshold_ns, "engine.step_threshold_ns", e.servo.step_threshold_ns, 0, NANOS_PER_SEC)?;
-        e.pulse_window_ns = self.int(&g.pulse_window_ns, "engine.pulse_window_ns", e.pulse_window_ns, 1_000, 400_000_000)?;
+        e.servo.step_threshold_ns = self.int(
+            &g.step_threshold_ns,
+            "engine.step_threshold_ns",
+            e.servo.step_threshold_ns,
+            0,
+            NANOS_PER_SEC,
+        )?;
+        e.pulse_window_ns = self.int(
+            &g.pulse_window_ns,
+            "engine.pulse_window_ns",
+            e.pulse_window_ns,
+            1_000,
+            400_000_000,
+        )?;
         Ok(e)
     }
 
@@ -346,12 +430,19 @@ impl Cx<'_> {
     fn fault(&self, f: &RawFault, duration_ns: i64) -> Result<Fault, ScenarioError> {
         let kind = FaultKind::from_name(f.kind.get_ref()).ok_or_else(|| {
             let names: Vec<&str> = FaultKind::ALL.iter().map(|(n, _)| *n).collect();
-            let msg = format!("unknown fault kind {:?} (known: {})", f.kind.get_ref(), names.join(", "));
+            let msg = format!(
+                "unknown fault kind {:?} (known: {})",
+                f.kind.get_ref(),
+                names.join(", ")
+            );
             self.err(Some(f.kind.span()), "fault.kind", msg)
         })?;
         let start_ns = self.seconds(&f.start_s, "fault.start_s", 0.0)?;
         if start_ns >= duration_ns {
-            let msg = format!("must be before the end of the run ({} s)", duration_ns / NANOS_PER_SEC);
+            let msg = format!(
+                "must be before the end of the run ({} s)",
+                duration_ns / NANOS_PER_SEC
+            );
             return Err(self.err(Some(f.start_s.span()), "fault.start_s", msg));
         }
         let end_ns = match (&f.duration_s, kind.is_instant()) {
@@ -359,13 +450,27 @@ impl Cx<'_> {
                 let msg = format!("not used by fault kind {}", kind.name());
                 return Err(self.err(Some(d.span()), "fault.duration_s", msg));
             }
-            (Some(d), false) => start_ns.saturating_add(self.seconds(d, "fault.duration_s", 1e-9)?),
+            (Some(d), false) => {
+                start_ns.saturating_add(self.seconds(d, "fault.duration_s", 1e-9)?)
+            }
             (None, true) => start_ns,
             (None, false) if kind == FaultKind::SpuriousPulse => start_ns + NANOS_PER_SEC,
             (None, false) => duration_ns,
         };
-        let mut fault = Fault { kind, start_ns, end_ns, value: 0, freq_ppm: 0.0, line: self.line_of(f.kind.span().start) };
-        let ints: [(&str, &Int); 4] = [("offset_ns", &f.offset_ns), ("step_ns", &f.step_ns), ("offset_s", &f.offset_s), ("sign", &f.sign)];
+        let mut fault = Fault {
+            kind,
+            start_ns,
+            end_ns,
+            value: 0,
+            freq_ppm: 0.0,
+            line: self.line_of(f.kind.span().start),
+        };
+        let ints: [(&str, &Int); 4] = [
+            ("offset_ns", &f.offset_ns),
+            ("step_ns", &f.step_ns),
+            ("offset_s", &f.offset_s),
+            ("sign", &f.sign),
+        ];
         let wanted = kind.value_key();
         for (key, v) in ints {
             match (v, wanted == Some(key)) {
@@ -377,7 +482,9 @@ impl Cx<'_> {
         }
         match (&f.freq_ppm, wanted == Some("freq_ppm")) {
             (Some(v), false) => return Err(self.unused(v.span(), "freq_ppm", kind)),
-            (Some(_), true) => fault.freq_ppm = self.num(&f.freq_ppm, "fault.freq_ppm", 0.0, -500.0, 500.0)?,
+            (Some(_), true) => {
+                fault.freq_ppm = self.num(&f.freq_ppm, "fault.freq_ppm", 0.0, -500.0, 500.0)?
+            }
             (None, true) => return Err(self.missing(f, "freq_ppm", kind)),
             (None, false) => {}
         }
@@ -388,11 +495,36 @@ impl Cx<'_> {
     fn check_value(&self, f: &RawFault, fault: &Fault) -> Result<(), ScenarioError> {
         let v = fault.value;
         let (ok, key, span, what) = match fault.kind {
-            FaultKind::SpuriousPulse => (v != 0 && v.abs() < NANOS_PER_SEC, "fault.offset_ns", f.offset_ns.as_ref().map(|s| s.span()), "nonzero and within ±1 s"),
-            FaultKind::PpsOffset => (v.abs() < NANOS_PER_SEC / 2, "fault.offset_ns", f.offset_ns.as_ref().map(|s| s.span()), "within ±0.5 s"),
-            FaultKind::ForeignStep => (v != 0 && v.abs() <= 1_000_000 * NANOS_PER_SEC, "fault.step_ns", f.step_ns.as_ref().map(|s| s.span()), "nonzero and within ±10⁶ s"),
-            FaultKind::TodOffset => (v != 0 && v.abs() <= 1_000_000, "fault.offset_s", f.offset_s.as_ref().map(|s| s.span()), "nonzero and within ±10⁶"),
-            FaultKind::Leap => (v == 1 || v == -1, "fault.sign", f.sign.as_ref().map(|s| s.span()), "+1 or -1"),
+            FaultKind::SpuriousPulse => (
+                v != 0 && v.abs() < NANOS_PER_SEC,
+                "fault.offset_ns",
+                f.offset_ns.as_ref().map(|s| s.span()),
+                "nonzero and within ±1 s",
+            ),
+            FaultKind::PpsOffset => (
+                v.abs() < NANOS_PER_SEC / 2,
+                "fault.offset_ns",
+                f.offset_ns.as_ref().map(|s| s.span()),
+                "within ±0.5 s",
+            ),
+            FaultKind::ForeignStep => (
+                v != 0 && v.abs() <= 1_000_000 * NANOS_PER_SEC,
+                "fault.step_ns",
+                f.step_ns.as_ref().map(|s| s.span()),
+                "nonzero and within ±10⁶ s",
+            ),
+            FaultKind::TodOffset => (
+                v != 0 && v.abs() <= 1_000_000,
+                "fault.offset_s",
+                f.offset_s.as_ref().map(|s| s.span()),
+                "nonzero and within ±10⁶",
+            ),
+            FaultKind::Leap => (
+                v == 1 || v == -1,
+                "fault.sign",
+                f.sign.as_ref().map(|s| s.span()),
+                "+1 or -1",
+            ),
             _ => return Ok(()),
         };
         if ok {
@@ -403,11 +535,19 @@ impl Cx<'_> {
     }
 
     fn unused(&self, span: std::ops::Range<usize>, key: &str, kind: FaultKind) -> ScenarioError {
-        self.err(Some(span), &format!("fault.{key}"), format!("not used by fault kind {}", kind.name()))
+        self.err(
+            Some(span),
+            &format!("fault.{key}"),
+            format!("not used by fault kind {}", kind.name()),
+        )
     }
 
     fn missing(&self, f: &RawFault, key: &str, kind: FaultKind) -> ScenarioError {
-        self.err(Some(f.kind.span()), &format!("fault.{key}"), format!("fault kind {} needs {key}", kind.name()))
+        self.err(
+            Some(f.kind.span()),
+            &format!("fault.{key}"),
+            format!("fault kind {} needs {key}", kind.name()),
+        )
     }
 }
 
@@ -436,15 +576,37 @@ pub fn parse_utc(s: &str) -> Option<i64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let ok = (1970..=2200).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&dd)
-        && (0..24).contains(&hh) && (0..60).contains(&mm) && (0..60).contains(&ss)
-        && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit());
+    let ok = (1970..=2200).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&dd)
+        && (0..24).contains(&hh)
+        && (0..60).contains(&mm)
+        && (0..60).contains(&ss)
+        && frac.len() <= 9
+        && frac.bytes().all(|b| b.is_ascii_digit());
     let leap_year = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [31, if leap_year { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap_year { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !ok || date.len() != 10 || hms.len() != 8 || dd > month_days[(m - 1) as usize] {
         return None;
     }
-    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse::<i64>().ok()? };
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse::<i64>().ok()?
+    };
     // Days from civil (proleptic Gregorian), after the well-known era algorithm.
     let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
     let era = y.div_euclid(400);
@@ -462,8 +624,14 @@ mod tests {
     #[test]
     fn utc_parses_to_unix_ns() {
         assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_utc("2026-01-01T00:00:00Z"), Some(1_767_225_600 * NANOS_PER_SEC));
-        assert_eq!(parse_utc("2024-02-29T12:00:00.5Z"), Some(1_709_208_000_500_000_000));
+        assert_eq!(
+            parse_utc("2026-01-01T00:00:00Z"),
+            Some(1_767_225_600 * NANOS_PER_SEC)
+        );
+        assert_eq!(
+            parse_utc("2024-02-29T12:00:00.5Z"),
+            Some(1_709_208_000_500_000_000)
+        );
         assert_eq!(parse_utc("2026-02-30T00:00:00Z"), None);
         assert_eq!(parse_utc("2026-01-01 00:00:00"), None);
     }

@@ -208,7 +208,11 @@ pub const TICK_STEP_PPB: f64 = 100_000.0;
 /// Splits a frequency (ppb) into the kernel's `ADJ_FREQUENCY` and `ADJ_TICK` values: the tick
 /// stays nominal within ±500 ppm and takes the whole-100-ppm part beyond that.
 pub fn kernel_freq(ppb: f64) -> (ScaledPpm, i64) {
-    let ppb = if ppb.is_finite() { ppb.clamp(-1e8, 1e8) } else { 0.0 };
+    let ppb = if ppb.is_finite() {
+        ppb.clamp(-1e8, 1e8)
+    } else {
+        0.0
+    };
     if ppb.abs() <= ScaledPpm::MAX.to_ppb() {
         return (ScaledPpm::from_ppb(ppb), NOMINAL_TICK_US);
     }
@@ -228,7 +232,10 @@ mod tests {
 
     #[test]
     fn kernel_freq_uses_tick_only_beyond_500_ppm() {
-        assert_eq!(kernel_freq(-50_000.0), (ScaledPpm::from_ppb(-50_000.0), 10_000));
+        assert_eq!(
+            kernel_freq(-50_000.0),
+            (ScaledPpm::from_ppb(-50_000.0), 10_000)
+        );
         let (f, t) = kernel_freq(730_000.0);
         assert_eq!(t, 10_007);
         assert!((kernel_rate_ppb(f, t) - 730_000.0).abs() < 0.02);
@@ -246,7 +253,10 @@ mod tests {
         let mut r = ServoRunner::new(by_name("pi").unwrap(), ServoPolicy::default());
         r.sample(5_000_000, 0, true);
         let out = r.sample(5_000_000, 1_000_000_000, true);
-        assert_eq!((out.state, out.step_ns), (ServoState::Jump, Some(-5_000_000)));
+        assert_eq!(
+            (out.state, out.step_ns),
+            (ServoState::Jump, Some(-5_000_000))
+        );
         let mut state = ServoState::Unlocked;
         for i in 2..40 {
             state = r.sample(0, i * 1_000_000_000, true).state;

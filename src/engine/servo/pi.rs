@@ -157,7 +157,10 @@ mod tests {
     fn estimates_frequency_then_steps() {
         let mut pi = PiServo::new(KP, KI);
         pi.reset(0.0);
-        assert_eq!(pi.sample(&sample(10_000_000, 0, Some(1_000_000))).state, ServoState::Unlocked);
+        assert_eq!(
+            pi.sample(&sample(10_000_000, 0, Some(1_000_000))).state,
+            ServoState::Unlocked
+        );
         // The clock gained 50 µs in one second: it runs 50 ppm fast.
         let out = pi.sample(&sample(10_050_000, 1, Some(1_000_000)));
         assert_eq!(out.state, ServoState::Jump);
