@@ -5,8 +5,8 @@
 //!
 //! Its reading is a pure function of true time (integer ns since the start of the run) and of
 //! the history of writes and steps: realtime = epoch + τ + integer steps + round(oscillator
-//! phase plus kernel adjustment phase). It implements [`DisciplinedClock`] at the current true time, which
-//! only the driver moves ([`SimClock::advance`]). It never touches the host's clock.
+//! phase plus kernel adjustment phase). It implements [`DisciplinedClock`] at the current true
+//! time, which only the driver moves ([`SimClock::advance`]). It never touches the host's clock.
 
 use crate::io::{
     ClockSnapshot, ClockState, ClockStatus, ClockWrite, DeviceError, DeviceErrorCause,

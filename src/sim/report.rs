@@ -83,14 +83,36 @@ pub struct Report {
 impl Report {
     /// The report as `key: value` lines.
     pub fn to_text(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        let mut out = String::new();
-        if let serde_json::Value::Object(map) = value {
-            for (k, v) in map {
-                out.push_str(&format!("{k}: {v}\n"));
-            }
+        fn json<T: Serialize>(v: &T) -> String {
+            serde_json::to_string(v).unwrap_or_else(|_| "?".to_string())
         }
-        out
+        let fields: [(&str, String); 21] = [
+            ("scenario", self.scenario.clone()),
+            ("servo", self.servo.clone()),
+            ("seed", json(&self.seed)),
+            ("duration_s", json(&self.duration_s)),
+            ("converge_1us_s", json(&self.converge_1us_s)),
+            ("converge_100ns_s", json(&self.converge_100ns_s)),
+            ("tail_rms_ns", json(&self.tail_rms_ns)),
+            ("tail_p99_ns", json(&self.tail_p99_ns)),
+            ("tail_max_ns", json(&self.tail_max_ns)),
+            (
+                "max_abs_after_converge_ns",
+                json(&self.max_abs_after_converge_ns),
+            ),
+            ("insync_s", json(&self.insync_s)),
+            ("false_insync_s", json(&self.false_insync_s)),
+            ("bound_violation_s", json(&self.bound_violation_s)),
+            ("detect_ms", json(&self.detect_ms)),
+            ("faults", json(&self.faults)),
+            ("limit_rms_ns", json(&self.limit_rms_ns)),
+            ("steps", json(&self.steps)),
+            ("pulses_rejected", json(&self.pulses_rejected)),
+            ("foreign_changes", json(&self.foreign_changes)),
+            ("state_changes", json(&self.state_changes)),
+            ("wall_ms", json(&self.wall_ms)),
+        ];
+        fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
     }
 }
 
@@ -376,6 +398,21 @@ mod tests {
         assert_eq!(percentile(&v, 0.99), 99.0);
         assert_eq!(percentile(&v, 1.0), 100.0);
         assert!((rms(&[3.0, 4.0]) - 12.5f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn text_report_has_every_json_field_in_order() {
+        let r = Tracker::new(0, 1_000, &[]).finish("s.toml".into(), "pi".into(), 3, 38.98);
+        let text = r.to_text();
+        let keys: Vec<&str> = text.lines().filter_map(|l| l.split(':').next()).collect();
+        let json = serde_json::to_string(&r).unwrap();
+        let mut at = 0;
+        for k in &keys {
+            let found = json[at..].find(&format!("\"{k}\":")).expect(k);
+            at += found;
+        }
+        assert_eq!(keys.len(), 21);
+        assert!(text.starts_with("scenario: s.toml\nservo: pi\nseed: 3\n"));
     }
 
     #[test]

@@ -11,12 +11,16 @@ use std::fmt;
 use std::path::Path;
 use toml::Spanned;
 
-use super::fault::{Fault, FaultKind};
+use super::fault::Fault;
 use super::oscillator::OscillatorConfig;
 use super::pps::PpsNoise;
 use super::tod::TodConfig;
 use crate::engine::EngineConfig;
 use crate::time::NANOS_PER_SEC;
+
+mod faults;
+mod utc;
+pub use utc::parse_utc;
 
 /// Longest run a scenario may ask for, s (the report keeps one f64 per second).
 pub const MAX_DURATION_S: i64 = 10_000_000;
@@ -408,233 +412,11 @@ impl Cx<'_> {
         )?;
         Ok(e)
     }
-
-    fn faults(&self, raw: &[RawFault], duration_ns: i64) -> Result<Vec<Fault>, ScenarioError> {
-        let mut out: Vec<Fault> = Vec::with_capacity(raw.len());
-        for f in raw {
-            let fault = self.fault(f, duration_ns)?;
-            if let Some(other) = out.iter().find(|o| contradicts(o, &fault)) {
-                let msg = format!(
-                    "{} fault overlaps the {} fault at line {}",
-                    fault.kind.name(),
-                    other.kind.name(),
-                    other.line
-                );
-                return Err(self.err(Some(f.start_s.span()), "fault.start_s", msg));
-            }
-            out.push(fault);
-        }
-        Ok(out)
-    }
-
-    fn fault(&self, f: &RawFault, duration_ns: i64) -> Result<Fault, ScenarioError> {
-        let kind = FaultKind::from_name(f.kind.get_ref()).ok_or_else(|| {
-            let names: Vec<&str> = FaultKind::ALL.iter().map(|(n, _)| *n).collect();
-            let msg = format!(
-                "unknown fault kind {:?} (known: {})",
-                f.kind.get_ref(),
-                names.join(", ")
-            );
-            self.err(Some(f.kind.span()), "fault.kind", msg)
-        })?;
-        let start_ns = self.seconds(&f.start_s, "fault.start_s", 0.0)?;
-        if start_ns >= duration_ns {
-            let msg = format!(
-                "must be before the end of the run ({} s)",
-                duration_ns / NANOS_PER_SEC
-            );
-            return Err(self.err(Some(f.start_s.span()), "fault.start_s", msg));
-        }
-        let end_ns = match (&f.duration_s, kind.is_instant()) {
-            (Some(d), true) => {
-                let msg = format!("not used by fault kind {}", kind.name());
-                return Err(self.err(Some(d.span()), "fault.duration_s", msg));
-            }
-            (Some(d), false) => {
-                start_ns.saturating_add(self.seconds(d, "fault.duration_s", 1e-9)?)
-            }
-            (None, true) => start_ns,
-            (None, false) if kind == FaultKind::SpuriousPulse => start_ns + NANOS_PER_SEC,
-            (None, false) => duration_ns,
-        };
-        let mut fault = Fault {
-            kind,
-            start_ns,
-            end_ns,
-            value: 0,
-            freq_ppm: 0.0,
-            line: self.line_of(f.kind.span().start),
-        };
-        let ints: [(&str, &Int); 4] = [
-            ("offset_ns", &f.offset_ns),
-            ("step_ns", &f.step_ns),
-            ("offset_s", &f.offset_s),
-            ("sign", &f.sign),
-        ];
-        let wanted = kind.value_key();
-        for (key, v) in ints {
-            match (v, wanted == Some(key)) {
-                (Some(v), false) => return Err(self.unused(v.span(), key, kind)),
-                (Some(v), true) => fault.value = *v.get_ref(),
-                (None, true) => return Err(self.missing(f, key, kind)),
-                (None, false) => {}
-            }
-        }
-        match (&f.freq_ppm, wanted == Some("freq_ppm")) {
-            (Some(v), false) => return Err(self.unused(v.span(), "freq_ppm", kind)),
-            (Some(_), true) => {
-                fault.freq_ppm = self.num(&f.freq_ppm, "fault.freq_ppm", 0.0, -500.0, 500.0)?
-            }
-            (None, true) => return Err(self.missing(f, "freq_ppm", kind)),
-            (None, false) => {}
-        }
-        self.check_value(f, &fault)?;
-        Ok(fault)
-    }
-
-    fn check_value(&self, f: &RawFault, fault: &Fault) -> Result<(), ScenarioError> {
-        let v = fault.value;
-        let (ok, key, span, what) = match fault.kind {
-            FaultKind::SpuriousPulse => (
-                v != 0 && v.abs() < NANOS_PER_SEC,
-                "fault.offset_ns",
-                f.offset_ns.as_ref().map(|s| s.span()),
-                "nonzero and within ±1 s",
-            ),
-            FaultKind::PpsOffset => (
-                v.abs() < NANOS_PER_SEC / 2,
-                "fault.offset_ns",
-                f.offset_ns.as_ref().map(|s| s.span()),
-                "within ±0.5 s",
-            ),
-            FaultKind::ForeignStep => (
-                v != 0 && v.abs() <= 1_000_000 * NANOS_PER_SEC,
-                "fault.step_ns",
-                f.step_ns.as_ref().map(|s| s.span()),
-                "nonzero and within ±10⁶ s",
-            ),
-            FaultKind::TodOffset => (
-                v != 0 && v.abs() <= 1_000_000,
-                "fault.offset_s",
-                f.offset_s.as_ref().map(|s| s.span()),
-                "nonzero and within ±10⁶",
-            ),
-            FaultKind::Leap => (
-                v == 1 || v == -1,
-                "fault.sign",
-                f.sign.as_ref().map(|s| s.span()),
-                "+1 or -1",
-            ),
-            _ => return Ok(()),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(self.err(span, key, format!("must be {what}, got {v}")))
-        }
-    }
-
-    fn unused(&self, span: std::ops::Range<usize>, key: &str, kind: FaultKind) -> ScenarioError {
-        self.err(
-            Some(span),
-            &format!("fault.{key}"),
-            format!("not used by fault kind {}", kind.name()),
-        )
-    }
-
-    fn missing(&self, f: &RawFault, key: &str, kind: FaultKind) -> ScenarioError {
-        self.err(
-            Some(f.kind.span()),
-            &format!("fault.{key}"),
-            format!("fault kind {} needs {key}", kind.name()),
-        )
-    }
-}
-
-/// Two faults of the same kind whose windows overlap (or instants that coincide, or two leaps
-/// on one day) say contradictory things about the same moment.
-fn contradicts(a: &Fault, b: &Fault) -> bool {
-    if a.kind != b.kind {
-        return false;
-    }
-    if a.kind == FaultKind::Leap {
-        let day = 86_400 * NANOS_PER_SEC;
-        return a.start_ns.div_euclid(day) == b.start_ns.div_euclid(day);
-    }
-    if a.kind.is_instant() {
-        return a.start_ns == b.start_ns;
-    }
-    a.start_ns < b.end_ns && b.start_ns < a.end_ns
-}
-
-/// Unix ns of `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, or `None`.
-pub fn parse_utc(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let ok = (1970..=2200).contains(&y)
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&dd)
-        && (0..24).contains(&hh)
-        && (0..60).contains(&mm)
-        && (0..60).contains(&ss)
-        && frac.len() <= 9
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    let leap_year = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [
-        31,
-        if leap_year { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !ok || date.len() != 10 || hms.len() != 8 || dd > month_days[(m - 1) as usize] {
-        return None;
-    }
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse::<i64>().ok()?
-    };
-    // Days from civil (proleptic Gregorian), after the well-known era algorithm.
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3_600 + mm * 60 + ss) * NANOS_PER_SEC) + nanos)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_parses_to_unix_ns() {
-        assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_utc("2026-01-01T00:00:00Z"),
-            Some(1_767_225_600 * NANOS_PER_SEC)
-        );
-        assert_eq!(
-            parse_utc("2024-02-29T12:00:00.5Z"),
-            Some(1_709_208_000_500_000_000)
-        );
-        assert_eq!(parse_utc("2026-02-30T00:00:00Z"), None);
-        assert_eq!(parse_utc("2026-01-01 00:00:00"), None);
-    }
 
     #[test]
     fn defaults_fill_what_is_missing() {
