@@ -182,6 +182,11 @@ impl Engine {
     }
 
     /// Handles one input observed at `at`, appending actions to `out` (not cleared here).
+    ///
+    /// The driver should hand over an adjtimex read (`Input::Kernel`) before the first pulse
+    /// (the servo starts from the kernel's frequency) and before each wake's input (so a
+    /// foreign frequency is found before the engine overwrites it), and report every
+    /// clock-change notice, its own steps' included: the engine tells them apart.
     pub fn handle(&mut self, at: Stamp, input: &Input, out: &mut Vec<Action>) {
         self.track_leap(at, out);
         match input {
