@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod apply;
 pub mod cli;
 pub mod engine;
 pub mod io;

@@ -1,3 +1,445 @@
-//! The sans-IO engine. Placeholder until the simulator issue defines its interface.
+//! The sans-IO engine: timestamped inputs in, actions out.
+//!
+//! The driver (the daemon's event loop, or the simulator) observes something, stamps it with
+//! CLOCK_MONOTONIC and CLOCK_REALTIME ([`Stamp`]), and calls [`Engine::handle`]; the engine
+//! pushes [`Action`]s into a vector the caller reuses (no allocation per pulse once it has
+//! grown): clock writes and steps (applied through [`crate::apply`]), the trust state to publish,
+//! and typed events to log. Concerns live in their own files: [`measure`], [`filter`],
+//! [`servo`], [`trust`], [`kernel`]. The engine never reads a clock or a file, never sleeps,
+//! never uses `unsafe` or libc, and never panics on any input.
 
+use crate::io::{ClockSnapshot, ClockStatus, Edge, PpsFetch};
+use crate::time::{Timestamp, NANOS_PER_SEC};
+
+pub mod event;
+pub mod filter;
+pub mod kernel;
 pub mod leap;
+pub mod measure;
+pub mod servo;
+pub mod trust;
+
+pub use event::{EngineEvent, ForeignChange, StepReason};
+use filter::{PulseFilter, Verdict};
+use kernel::{KernelBook, UNSYNC_MAXERROR_US};
+use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
+pub use trust::{LeapState, SyncState, TrustConfig, TrustState};
+use trust::{ServoView, Trust};
+
+/// When the driver observed an input: both clocks, read once, right after the observation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// CLOCK_MONOTONIC, ns.
+    pub mono_ns: i64,
+    /// CLOCK_REALTIME.
+    pub real: Timestamp,
+}
+
+/// A leap second announced for the end of the current UTC day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Leap {
+    /// None announced.
+    #[default]
+    None,
+    /// 23:59:60 is inserted.
+    Insert,
+    /// 23:59:59 is skipped.
+    Delete,
+}
+
+/// A time-of-day reading (NTP/NTS server, gpsd): it numbers the seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TodSample {
+    /// Clock minus reference at the input's stamp, ns (whole seconds included).
+    pub offset_ns: i64,
+    /// Leap second the reference announces for the end of the current UTC day.
+    pub leap: Leap,
+}
+
+/// What the driver hands the engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input {
+    /// A `PPS_FETCH` answer (the engine de-duplicates by sequence number and picks its edge).
+    Pulse(PpsFetch),
+    /// A time-of-day reading.
+    Tod(TodSample),
+    /// A timer tick: renew the published state, notice lost pulses.
+    Tick,
+    /// The clock-change watcher fired: CLOCK_REALTIME was set (by anyone, ppsd included).
+    ClockChanged,
+    /// An adjtimex read (modes 0), to compare with what the engine set.
+    Kernel(ClockSnapshot),
+}
+
+/// What the engine asks the driver to do, in order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    /// Apply this adjtimex write.
+    Write(crate::io::ClockWrite),
+    /// Step the clock by `delta_ns` (`ADJ_SETOFFSET`).
+    Step {
+        /// ns added to the clock.
+        delta_ns: i64,
+    },
+    /// Publish this state (shm, metrics, ...).
+    Publish(TrustState),
+    /// Log this event.
+    Event(EngineEvent),
+}
+
+/// Engine parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Edge that marks the second.
+    pub edge: Edge,
+    /// Receiver + cable + capture delay, ns, subtracted from each pulse timestamp.
+    pub delay_ns: i64,
+    /// Pulse interval tolerance per second beyond the frequency set, ns.
+    pub pulse_window_ns: i64,
+    /// No accepted pulse for this long (ns) is a loss: holdover.
+    pub pulse_timeout_ns: i64,
+    /// A clock change within this long (ns) of the engine's own step is taken as that step.
+    pub own_step_grace_ns: i64,
+    /// Whether the engine may step once the clock has been trusted (operator's choice).
+    pub allow_step_after_trust: bool,
+    /// Servo policy.
+    pub servo: ServoPolicy,
+    /// Trust parameters.
+    pub trust: TrustConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            edge: Edge::Assert,
+            delay_ns: 0,
+            pulse_window_ns: 1_000_000,
+            pulse_timeout_ns: 1_500_000_000,
+            own_step_grace_ns: NANOS_PER_SEC,
+            allow_step_after_trust: false,
+            servo: ServoPolicy::default(),
+            trust: TrustConfig::default(),
+        }
+    }
+}
+
+/// The last accepted pulse.
+#[derive(Clone, Copy, Debug)]
+struct LastPulse {
+    mono_ns: i64,
+    stamp: Timestamp,
+    /// Offset now (after any own step since), ns.
+    offset_ns: i64,
+}
+
+/// The engine. One per disciplined clock; owned by the driver's single clock thread.
+pub struct Engine {
+    cfg: EngineConfig,
+    filter: PulseFilter,
+    servo: ServoRunner,
+    trust: Trust,
+    book: KernelBook,
+    started: bool,
+    last: Option<LastPulse>,
+    in_holdover: bool,
+    own_step_until: Option<i64>,
+    pending_tod: Option<TodSample>,
+    leap_armed: Option<(Leap, i64)>,
+    published: TrustState,
+}
+
+impl Engine {
+    /// An engine with `cfg` driving `servo`.
+    pub fn new(cfg: EngineConfig, servo: Box<dyn Servo>) -> Engine {
+        Engine {
+            filter: PulseFilter::new(cfg.pulse_window_ns),
+            servo: ServoRunner::new(servo, cfg.servo),
+            trust: Trust::new(cfg.trust),
+            book: KernelBook::default(),
+            started: false,
+            last: None,
+            in_holdover: false,
+            own_step_until: None,
+            pending_tod: None,
+            leap_armed: None,
+            published: TrustState::default(),
+            cfg,
+        }
+    }
+
+    /// The servo's name.
+    pub fn servo_name(&self) -> &'static str {
+        self.servo.name()
+    }
+
+    /// The servo's lock state.
+    pub fn servo_state(&self) -> ServoState {
+        self.servo.state()
+    }
+
+    /// The state last published.
+    pub fn published(&self) -> &TrustState {
+        &self.published
+    }
+
+    /// Handles one input observed at `at`, appending actions to `out` (not cleared here).
+    ///
+    /// The driver should hand over an adjtimex read (`Input::Kernel`) before the first pulse
+    /// (the servo starts from the kernel's frequency) and before each wake's input (so a
+    /// foreign frequency is found before the engine overwrites it), and report every
+    /// clock-change notice, its own steps' included: the engine tells them apart.
+    pub fn handle(&mut self, at: Stamp, input: &Input, out: &mut Vec<Action>) {
+        self.track_leap(at, out);
+        match input {
+            Input::Pulse(fetch) => self.on_pulse(at, fetch, out),
+            Input::Tod(tod) => self.on_tod(at, tod, out),
+            Input::Tick => self.on_tick(at, out),
+            Input::ClockChanged => self.on_clock_changed(at, out),
+            Input::Kernel(snap) => {
+                if self.on_kernel(snap, out) {
+                    self.publish(at, out);
+                }
+            }
+        }
+    }
+
+    fn on_pulse(&mut self, at: Stamp, fetch: &PpsFetch, out: &mut Vec<Action>) {
+        let (seq, stamp) = match self.cfg.edge {
+            Edge::Assert => (fetch.assert_seq, fetch.assert),
+            Edge::Clear => (fetch.clear_seq, fetch.clear),
+        };
+        match self.filter.check(seq, stamp, self.book.set_ppb()) {
+            Verdict::Accept => {}
+            Verdict::Duplicate => return self.on_tick(at, out),
+            Verdict::Reject(reason) => {
+                out.push(Action::Event(EngineEvent::PulseRejected { seq, reason }));
+                return self.on_tick(at, out);
+            }
+        }
+        let m = measure::measure(stamp, self.cfg.delay_ns);
+        if self.in_holdover {
+            self.in_holdover = false;
+            let gap_ns = self
+                .last
+                .map_or(0, |l| at.mono_ns.saturating_sub(l.mono_ns));
+            out.push(Action::Event(EngineEvent::PulseRegained { gap_ns }));
+        }
+        let may_step = !self.trust.ever_trusted() || self.cfg.allow_step_after_trust;
+        let sample = self.servo.sample(m.offset_ns, at.mono_ns, may_step);
+        let mut offset_now = m.offset_ns;
+        if let Some(delta_ns) = sample.step_ns {
+            self.step(at, delta_ns, StepReason::Phase, out);
+            offset_now = offset_now.saturating_add(delta_ns);
+        }
+        self.last = Some(LastPulse {
+            mono_ns: at.mono_ns,
+            stamp,
+            offset_ns: offset_now,
+        });
+        let freq = (sample.state != ServoState::Unlocked).then_some(sample.freq_ppb);
+        let view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
+        self.trust.pulse(at, stamp, m.offset_ns, &view);
+        if let Some(tod) = self.pending_tod.take() {
+            self.check_seconds(at, &tod, out);
+        }
+        let state = self.publish(at, out);
+        self.write_clock(freq, &state, out);
+    }
+
+    fn on_tick(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        let before = self.published.state;
+        let lost = self.check_pulse_loss(at, out);
+        let state = self.publish(at, out);
+        if lost || state.state != before {
+            let freq = lost.then(|| self.servo.holdover_freq_ppb());
+            self.write_clock(freq, &state, out);
+        }
+    }
+
+    fn on_tod(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
+        self.arm_leap(at, tod.leap, out);
+        if self.last.is_some() {
+            self.check_seconds(at, tod, out);
+        } else {
+            self.pending_tod = Some(*tod);
+        }
+        self.publish(at, out);
+    }
+
+    fn on_clock_changed(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        if let Some(until) = self.own_step_until.take() {
+            if at.mono_ns <= until {
+                return;
+            }
+        }
+        if let Some((leap, midnight)) = self.leap_armed {
+            if (at.real.sec() - midnight).abs() <= 2 {
+                self.leap_armed = None;
+                out.push(Action::Event(EngineEvent::LeapApplied(leap)));
+                self.filter.shift(match leap {
+                    Leap::Insert => -NANOS_PER_SEC,
+                    Leap::Delete => NANOS_PER_SEC,
+                    Leap::None => 0,
+                });
+                let state = self.publish(at, out);
+                return self.write_clock(None, &state, out);
+            }
+        }
+        self.foreign(ForeignChange::Step, out);
+        self.filter.forget();
+        self.pending_tod = None;
+        self.publish(at, out);
+    }
+
+    /// Returns true when something foreign was found (and published about).
+    fn on_kernel(&mut self, snap: &ClockSnapshot, out: &mut Vec<Action>) -> bool {
+        if !self.started {
+            self.started = true;
+            let ppb = self.book.adopt(snap);
+            self.servo.reset(ppb);
+            out.push(Action::Event(EngineEvent::FrequencyReset { freq_ppb: ppb }));
+        }
+        let Some(change) = self.book.check(snap) else {
+            return false;
+        };
+        self.foreign(change, out);
+        out.push(Action::Write(
+            self.book.restore(self.status_word(SyncState::OutOfSync)),
+        ));
+        true
+    }
+
+    fn foreign(&mut self, change: ForeignChange, out: &mut Vec<Action>) {
+        self.trust.foreign_change();
+        out.push(Action::Event(EngineEvent::ForeignChange(change)));
+    }
+
+    fn step(&mut self, at: Stamp, delta_ns: i64, reason: StepReason, out: &mut Vec<Action>) {
+        out.push(Action::Step { delta_ns });
+        out.push(Action::Event(EngineEvent::Stepped { delta_ns, reason }));
+        self.filter.shift(delta_ns);
+        self.trust.stepped();
+        self.own_step_until = Some(at.mono_ns.saturating_add(self.cfg.own_step_grace_ns));
+        if let Some(tod) = &mut self.pending_tod {
+            tod.offset_ns = tod.offset_ns.saturating_add(delta_ns);
+        }
+    }
+
+    /// Compares a time-of-day reading with the pulses on the whole second.
+    fn check_seconds(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
+        let Some(last) = self.last else { return };
+        let diff = tod.offset_ns.saturating_sub(last.offset_ns);
+        let seconds = (diff.saturating_add(NANOS_PER_SEC / 2)).div_euclid(NANOS_PER_SEC);
+        let was_verified = self.trust.verified();
+        if seconds == 0 {
+            self.trust.reference(true);
+            if !was_verified {
+                out.push(Action::Event(EngineEvent::ReferenceAgrees));
+            }
+        } else if !self.trust.ever_trusted() || self.cfg.allow_step_after_trust {
+            let delta_ns = seconds.saturating_mul(-NANOS_PER_SEC);
+            self.step(at, delta_ns, StepReason::WholeSeconds, out);
+            self.trust.reference(true);
+        } else {
+            if was_verified {
+                out.push(Action::Event(EngineEvent::ReferenceDisagrees { seconds }));
+            }
+            self.trust.reference(false);
+        }
+    }
+
+    /// Enters holdover when the last accepted pulse is too old; true when it just did.
+    fn check_pulse_loss(&mut self, at: Stamp, out: &mut Vec<Action>) -> bool {
+        let Some(last) = self.last else { return false };
+        if self.in_holdover || at.mono_ns.saturating_sub(last.mono_ns) <= self.cfg.pulse_timeout_ns
+        {
+            return false;
+        }
+        self.in_holdover = true;
+        out.push(Action::Event(EngineEvent::PulseLost {
+            last_pulse: last.stamp,
+        }));
+        self.servo.state().is_locked()
+    }
+
+    fn arm_leap(&mut self, at: Stamp, leap: Leap, out: &mut Vec<Action>) {
+        let armed = self.leap_armed.map(|(l, _)| l);
+        if leap == Leap::None || armed == Some(leap) {
+            if leap == Leap::None && armed.is_some() {
+                self.leap_armed = None;
+                let state = self.publish(at, out);
+                self.write_clock(None, &state, out);
+            }
+            return;
+        }
+        let midnight = (at.real.sec().div_euclid(86_400) + 1) * 86_400;
+        self.leap_armed = Some((leap, midnight));
+        out.push(Action::Event(EngineEvent::LeapScheduled(leap)));
+        let state = self.publish(at, out);
+        self.write_clock(None, &state, out);
+    }
+
+    /// Disarms a leap whose midnight has passed (as the clock reads) and tells the log.
+    fn track_leap(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        if let Some((leap, midnight)) = self.leap_armed {
+            if at.real.sec() > midnight + 2 {
+                self.leap_armed = None;
+                out.push(Action::Event(EngineEvent::LeapApplied(leap)));
+            }
+        }
+    }
+
+    fn view_with(&self, freq_ppb: f64) -> ServoView {
+        ServoView {
+            locked: self.servo.state().is_locked(),
+            freq_uncertainty_ppb: self.servo.freq_uncertainty_ppb(),
+            freq_ppb,
+        }
+    }
+
+    fn publish(&mut self, at: Stamp, out: &mut Vec<Action>) -> TrustState {
+        let view = self.view_with(self.book.set_ppb());
+        let leap = match self.leap_armed {
+            None => LeapState::None,
+            Some((Leap::Insert, _)) => LeapState::Positive,
+            Some((Leap::Delete, _)) => LeapState::Negative,
+            Some((Leap::None, _)) => LeapState::Unknown,
+        };
+        let state = self.trust.evaluate(at, &view, leap, out);
+        self.published = state;
+        out.push(Action::Publish(state));
+        state
+    }
+
+    fn status_word(&self, state: SyncState) -> ClockStatus {
+        let mut status = ClockStatus::empty();
+        if !matches!(state, SyncState::InSync | SyncState::SoonOutOfSync) {
+            status |= ClockStatus::UNSYNC;
+        }
+        match self.leap_armed {
+            Some((Leap::Insert, _)) => status |= ClockStatus::INS,
+            Some((Leap::Delete, _)) => status |= ClockStatus::DEL,
+            _ => {}
+        }
+        status
+    }
+
+    /// One adjtimex write: frequency (when `Some`), status, maxerror and esterror.
+    fn write_clock(&mut self, freq_ppb: Option<f64>, state: &TrustState, out: &mut Vec<Action>) {
+        let trusted = matches!(state.state, SyncState::InSync | SyncState::SoonOutOfSync);
+        let maxerror_us = if trusted {
+            state.bound_ns.saturating_add(999) / 1_000
+        } else {
+            UNSYNC_MAXERROR_US
+        };
+        let esterror_us = (self.trust.sigma_ns() / 1_000.0).ceil() as i64;
+        let status = self.status_word(state.state);
+        let write = self
+            .book
+            .compose(freq_ppb, status, maxerror_us, esterror_us);
+        out.push(Action::Write(write));
+    }
+}
+
+#[cfg(test)]
+mod tests;

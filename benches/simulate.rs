@@ -1,0 +1,59 @@
+//! Simulation speed: one simulated day of the clean-lab scenario with the PI servo, and one
+//! engine pulse (measure → filter → servo → trust) on its own.
+//!
+//! Run with `cargo bench --bench simulate`. Criterion reports wall time per iteration; a day
+//! per iteration under 1 s means at least one simulated day per wall second.
+
+use criterion::Criterion;
+use ppsd::engine::{servo, Action, Engine, EngineConfig, Input, Stamp};
+use ppsd::io::PpsFetch;
+use ppsd::sim::{run, scenario};
+use ppsd::time::Timestamp;
+use std::hint::black_box;
+use std::path::Path;
+
+fn one_day(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/clean-lab.toml");
+    let mut sc = scenario::load(&path).expect("clean-lab scenario");
+    sc.duration_s = 86_400;
+    let mut group = c.benchmark_group("simulate");
+    group.sample_size(10);
+    group.bench_function("clean_lab_one_day_pi", |b| {
+        b.iter(|| {
+            let servo = servo::by_name("pi").expect("pi servo");
+            black_box(run::run(&sc, servo, None).expect("run"))
+        })
+    });
+    group.finish();
+}
+
+fn one_pulse(c: &mut Criterion) {
+    let mut engine = Engine::new(EngineConfig::default(), servo::by_name("pi").expect("pi"));
+    let mut out: Vec<Action> = Vec::with_capacity(32);
+    let mut k: i64 = 0;
+    let epoch = 1_767_225_600;
+    c.bench_function("engine_pulse_pi", |b| {
+        b.iter(|| {
+            k += 1;
+            out.clear();
+            let at = Stamp {
+                mono_ns: k * 1_000_000_000 + 10_000_000,
+                real: Timestamp::new(epoch + k, 10_000_000),
+            };
+            let fetch = PpsFetch {
+                assert: Timestamp::new(epoch + k, (k % 7) * 50),
+                assert_seq: k as u32,
+                ..PpsFetch::default()
+            };
+            engine.handle(at, &Input::Pulse(fetch), &mut out);
+            black_box(out.len())
+        })
+    });
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    one_day(&mut c);
+    one_pulse(&mut c);
+    c.final_summary();
+}

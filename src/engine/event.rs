@@ -1,0 +1,108 @@
+//! Typed events the engine emits for the log: every change that ETSI EN 319 421 asks a
+//! time-stamp authority to record (state changes with the last trusted time, steps, pulses lost
+//! and regained, foreign clock changes, reference disagreements, leap seconds).
+//!
+//! Events are plain `Copy` values so emitting one never allocates; this module must never format
+//! or write them anywhere (the daemon's log writer and the simulator's report do that).
+
+use crate::io::ScaledPpm;
+use crate::time::Timestamp;
+
+use super::filter::RejectReason;
+use super::trust::SyncState;
+use super::Leap;
+
+/// Something the engine did or saw that belongs in the event log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EngineEvent {
+    /// The published sync state changed.
+    StateChanged {
+        /// State before.
+        from: SyncState,
+        /// State after.
+        to: SyncState,
+        /// Error bound published with the new state, ns.
+        bound_ns: i64,
+        /// CLOCK_REALTIME of the last instant the state was INSYNC, if it ever was.
+        last_trusted: Option<Timestamp>,
+    },
+    /// The engine asked for a step of the clock.
+    Stepped {
+        /// Size of the step, ns (added to the clock).
+        delta_ns: i64,
+        /// Why.
+        reason: StepReason,
+    },
+    /// The servo's frequency was reset (servo restarted from this frequency).
+    FrequencyReset {
+        /// The frequency the servo restarts from, ppb.
+        freq_ppb: f64,
+    },
+    /// No accepted pulse for longer than the pulse timeout: holdover begins.
+    PulseLost {
+        /// CLOCK_REALTIME stamp of the last accepted pulse.
+        last_pulse: Timestamp,
+    },
+    /// Pulses came back after a loss.
+    PulseRegained {
+        /// Time since the last accepted pulse, ns (CLOCK_MONOTONIC).
+        gap_ns: i64,
+    },
+    /// A pulse was fetched but not used.
+    PulseRejected {
+        /// Its sequence number.
+        seq: u32,
+        /// Why it was not used.
+        reason: RejectReason,
+    },
+    /// Someone else changed the clock.
+    ForeignChange(ForeignChange),
+    /// The time-of-day reference agrees with the clock on the whole second (again).
+    ReferenceAgrees,
+    /// The time-of-day reference disagrees with the clock by whole seconds.
+    ReferenceDisagrees {
+        /// Clock minus reference, whole seconds.
+        seconds: i64,
+    },
+    /// A leap second was armed in the kernel for the end of the current UTC day.
+    LeapScheduled(Leap),
+    /// The kernel applied the armed leap second.
+    LeapApplied(Leap),
+}
+
+/// Why the engine stepped the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepReason {
+    /// The servo found the phase offset above the step threshold before the clock was trusted.
+    Phase,
+    /// The time-of-day reference showed the clock off by whole seconds before it was trusted.
+    WholeSeconds,
+}
+
+/// A change of the clock that ppsd did not make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignChange {
+    /// The clock-change watcher (timerfd with `TFD_TIMER_CANCEL_ON_SET`) saw CLOCK_REALTIME set.
+    Step,
+    /// The kernel frequency differs from what ppsd last set.
+    Frequency {
+        /// What ppsd set.
+        expected: ScaledPpm,
+        /// What the kernel holds.
+        found: ScaledPpm,
+    },
+    /// The kernel tick differs from what ppsd last set.
+    Tick {
+        /// What ppsd set, µs.
+        expected_us: i64,
+        /// What the kernel holds, µs.
+        found_us: i64,
+    },
+    /// Someone enabled the kernel PLL/FLL/PPS discipline or left a PLL offset pending.
+    KernelDiscipline {
+        /// The status bits found.
+        status_bits: i32,
+        /// The pending PLL offset found.
+        offset: i64,
+    },
+}

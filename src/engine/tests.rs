@@ -1,0 +1,179 @@
+//! Engine tests with hand-made inputs: the seams (dedup, own vs foreign clock changes, kernel
+//! check, whole-second check) without the simulator.
+
+use super::*;
+use crate::io::{ClockWrite, ScaledPpm};
+
+const S: i64 = NANOS_PER_SEC;
+const EPOCH: i64 = 1_767_225_600;
+
+fn at(t_ns: i64) -> Stamp {
+    Stamp {
+        mono_ns: 1_000 * S + t_ns,
+        real: Timestamp::new(EPOCH, t_ns),
+    }
+}
+
+fn pulse(seq: u32, sec: i64, offset_ns: i64) -> Input {
+    Input::Pulse(PpsFetch {
+        assert: Timestamp::new(EPOCH + sec, offset_ns),
+        assert_seq: seq,
+        ..PpsFetch::default()
+    })
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineConfig::default(), servo::by_name("pi").unwrap())
+}
+
+fn kernel(freq: ScaledPpm) -> Input {
+    Input::Kernel(ClockSnapshot {
+        freq,
+        tick_us: 10_000,
+        ..ClockSnapshot::default()
+    })
+}
+
+fn writes(out: &[Action]) -> Vec<ClockWrite> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Write(w) => Some(*w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn published(out: &[Action]) -> Option<TrustState> {
+    out.iter().rev().find_map(|a| match a {
+        Action::Publish(s) => Some(*s),
+        _ => None,
+    })
+}
+
+/// Runs `n` pulses of a perfect clock from second `from`, with a reference that agrees.
+fn settle(e: &mut Engine, from: i64, n: i64, out: &mut Vec<Action>) {
+    for k in from..from + n {
+        out.clear();
+        let t = k * S + 10_000_000;
+        e.handle(at(t), &pulse(k as u32 + 1, k, 0), out);
+        if k == from {
+            e.handle(at(t), &Input::Tod(TodSample::default()), out);
+        }
+    }
+}
+
+#[test]
+fn duplicates_do_not_reach_the_servo() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    e.handle(at(10_000_000), &pulse(1, 0, 500), &mut out);
+    out.clear();
+    e.handle(at(S + 10_000_000), &pulse(1, 0, 500), &mut out);
+    assert!(writes(&out).iter().all(|w| w.freq.is_none()));
+    assert!(
+        published(&out).is_some(),
+        "a duplicate still renews the state"
+    );
+}
+
+#[test]
+fn trusts_after_agreement_and_a_foreign_step_is_out_of_sync_at_once() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    assert_eq!(published(&out).unwrap().state, SyncState::InSync);
+    out.clear();
+    e.handle(at(30 * S + 300_000_000), &Input::ClockChanged, &mut out);
+    assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::Step
+    ))));
+    assert!(!out.iter().any(|a| matches!(a, Action::Step { .. })));
+}
+
+#[test]
+fn own_step_notice_is_not_foreign() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    e.handle(at(10_000_000), &pulse(1, 0, 5_000_000), &mut out);
+    out.clear();
+    e.handle(at(S + 10_000_000), &pulse(2, 1, 5_000_000), &mut out);
+    assert!(out.contains(&Action::Step {
+        delta_ns: -5_000_000
+    }));
+    out.clear();
+    e.handle(at(S + 10_050_000), &Input::ClockChanged, &mut out);
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, Action::Event(EngineEvent::ForeignChange(_)))));
+    // A second notice is someone else's.
+    e.handle(at(S + 20_000_000), &Input::ClockChanged, &mut out);
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::Step
+    ))));
+}
+
+#[test]
+fn kernel_frequency_changed_behind_our_back_is_found_and_restored() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    e.handle(at(0), &kernel(ScaledPpm(0)), &mut out);
+    settle(&mut e, 0, 30, &mut out);
+    let ours = writes(&out).last().and_then(|w| w.freq).unwrap();
+    out.clear();
+    e.handle(at(30 * S + 500_000_000), &kernel(ours), &mut out);
+    assert!(out.is_empty(), "our own frequency is not foreign: {out:?}");
+    let theirs = ScaledPpm::from_ppb(100_000.0);
+    e.handle(at(30 * S + 600_000_000), &kernel(theirs), &mut out);
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::Frequency {
+            expected: ours,
+            found: theirs
+        }
+    ))));
+    assert_eq!(writes(&out).last().and_then(|w| w.freq), Some(ours));
+    assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
+}
+
+#[test]
+fn whole_seconds_are_stepped_before_trust_and_refused_after() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    e.handle(at(10_000_000), &pulse(1, 0, 0), &mut out);
+    out.clear();
+    let tod = TodSample {
+        offset_ns: 3 * S + 20,
+        leap: Leap::None,
+    };
+    e.handle(at(20_000_000), &Input::Tod(tod), &mut out);
+    assert!(out.contains(&Action::Step { delta_ns: -3 * S }));
+    let mut e = engine();
+    settle(&mut e, 0, 30, &mut out);
+    out.clear();
+    e.handle(at(30 * S + 250_000_000), &Input::Tod(tod), &mut out);
+    assert!(!out.iter().any(|a| matches!(a, Action::Step { .. })));
+    assert!(
+        out.contains(&Action::Event(EngineEvent::ReferenceDisagrees {
+            seconds: 3
+        }))
+    );
+    assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
+}
+
+#[test]
+fn lost_pulses_mean_holdover_at_the_integral_frequency() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    out.clear();
+    e.handle(at(31 * S + 500_000_000), &Input::Tick, &mut out);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(EngineEvent::PulseLost { .. }))));
+    assert!(writes(&out).iter().any(|w| w.freq.is_some()));
+    out.clear();
+    e.handle(at(40 * S + 10_000_000), &pulse(41, 40, 0), &mut out);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(EngineEvent::PulseRegained { .. }))));
+}
