@@ -9,6 +9,7 @@ use crate::io::ScaledPpm;
 use crate::time::Timestamp;
 
 use super::filter::RejectReason;
+use super::servo::PulseShift;
 use super::trust::SyncState;
 use super::Leap;
 
@@ -55,6 +56,8 @@ pub enum EngineEvent {
         /// Why it was not used.
         reason: RejectReason,
     },
+    /// The pulse train moved, was found back, or the move was accepted (see [`PulseShift`]).
+    PulseTrainShift(PulseShift),
     /// Someone else changed the clock.
     ForeignChange(ForeignChange),
     /// The time-of-day reference agrees with the clock on the whole second (again).

@@ -26,6 +26,16 @@ pub enum RejectReason {
         /// Whole seconds elapsed.
         seconds: i64,
     },
+    /// The servo found the pulse too far from where the clock's prediction puts it.
+    Outlier {
+        /// Offset the pulse measured, ns.
+        offset_ns: i64,
+    },
+    /// The pulse belongs to a train that moved and is under suspicion.
+    MovedTrain {
+        /// Offset the pulse measured, ns.
+        offset_ns: i64,
+    },
 }
 
 /// What the filter says about one fetched pulse.

@@ -20,7 +20,7 @@ pub mod servo;
 pub mod trust;
 
 pub use event::{EngineEvent, ForeignChange, StepReason};
-use filter::{PulseFilter, Verdict};
+use filter::{PulseFilter, RejectReason, Verdict};
 use kernel::{KernelBook, UNSYNC_MAXERROR_US};
 use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
 pub use trust::{LeapState, SyncState, TrustConfig, TrustState};
@@ -225,7 +225,29 @@ impl Engine {
             out.push(Action::Event(EngineEvent::PulseRegained { gap_ns }));
         }
         let may_step = !self.trust.ever_trusted() || self.cfg.allow_step_after_trust;
-        let sample = self.servo.sample(m.offset_ns, at.mono_ns, may_step);
+        // The pulse's instant on the monotonic clock: the handling stamp less the time since
+        // the kernel stamped it.
+        let pulse_mono = at
+            .mono_ns
+            .saturating_sub(at.real.diff_ns(stamp).clamp(0, NANOS_PER_SEC));
+        let sample = self
+            .servo
+            .sample(m.offset_ns, pulse_mono, at.mono_ns, may_step);
+        if let Some(shift) = sample.shift {
+            out.push(Action::Event(EngineEvent::PulseTrainShift(shift)));
+            self.trust.pulse_train_shift(shift);
+        }
+        if sample.rejected {
+            let offset_ns = m.offset_ns;
+            let reason = if self.trust.train_suspect() {
+                RejectReason::MovedTrain { offset_ns }
+            } else {
+                RejectReason::Outlier { offset_ns }
+            };
+            out.push(Action::Event(EngineEvent::PulseRejected { seq, reason }));
+            let state = self.publish(at, out);
+            return self.write_clock(Some(sample.freq_ppb), &state, out);
+        }
         let mut offset_now = m.offset_ns;
         if let Some(delta_ns) = sample.step_ns {
             self.step(at, delta_ns, StepReason::Phase, out);
@@ -251,7 +273,7 @@ impl Engine {
         let lost = self.check_pulse_loss(at, out);
         let state = self.publish(at, out);
         if lost || state.state != before {
-            let freq = lost.then(|| self.servo.holdover_freq_ppb());
+            let freq = lost.then(|| self.servo.holdover(at.mono_ns));
             self.write_clock(freq, &state, out);
         }
     }
@@ -287,6 +309,8 @@ impl Engine {
         }
         self.foreign(ForeignChange::Step, out);
         self.filter.forget();
+        // The phase the servo tracked is gone; it starts over from the frequency it set.
+        self.servo.reset(self.book.set_ppb());
         self.pending_tod = None;
         self.publish(at, out);
     }

@@ -13,6 +13,7 @@
 use crate::time::Timestamp;
 
 use super::event::EngineEvent;
+use super::servo::PulseShift;
 use super::{Action, Stamp};
 
 /// Smoothing of the squared offsets behind σ. With `k_sigma = 4`, k·√α = 1: a sudden shift of
@@ -151,6 +152,11 @@ pub struct Trust {
     state: SyncState,
     ever_trusted: bool,
     last_trusted: Option<Timestamp>,
+    /// The pulse train is under suspicion of having moved.
+    train_suspect: bool,
+    /// Moves of the pulse train accepted without knowing which train was right, ns: added to
+    /// every bound from then on.
+    doubt_ns: i64,
 }
 
 impl Trust {
@@ -169,6 +175,8 @@ impl Trust {
             state: SyncState::Unknown,
             ever_trusted: false,
             last_trusted: None,
+            train_suspect: false,
+            doubt_ns: 0,
         }
     }
 
@@ -225,6 +233,31 @@ impl Trust {
         self.good_run = 0;
     }
 
+    /// The servo reports a move of the pulse train. While it is suspected the state is
+    /// OUT_OF_SYNC; when the old train returns, trust recovers as after a foreign change; when
+    /// the move is accepted its size joins the bound for good, since nothing here can tell
+    /// which train was right.
+    pub fn pulse_train_shift(&mut self, shift: PulseShift) {
+        match shift {
+            PulseShift::Suspected(_) => {
+                self.train_suspect = true;
+                self.foreign_change();
+            }
+            PulseShift::Cleared => self.train_suspect = false,
+            PulseShift::Accepted(ns) => {
+                self.train_suspect = false;
+                self.doubt_ns = self.doubt_ns.saturating_add(ns.saturating_abs());
+                self.stepped();
+                self.foreign_change();
+            }
+        }
+    }
+
+    /// True while the pulse train is suspected of having moved.
+    pub fn train_suspect(&self) -> bool {
+        self.train_suspect
+    }
+
     /// A time-of-day check: `agrees` when the reference and the pulses agree on the second.
     pub fn reference(&mut self, agrees: bool) {
         if !agrees || !self.verified {
@@ -252,7 +285,10 @@ impl Trust {
         let k = self.cfg.k_sigma;
         let growth =
             k * view.freq_uncertainty_ppb * t_s + 0.5 * self.cfg.drift_bound_ppb_per_s * t_s * t_s;
-        let bound = self.cfg.static_uncertainty_ns as f64 + k * self.sigma_ns() + growth;
+        let bound = self.cfg.static_uncertainty_ns as f64
+            + self.doubt_ns as f64
+            + k * self.sigma_ns()
+            + growth;
         if bound.is_finite() && bound < i64::MAX as f64 {
             bound.ceil() as i64
         } else {
@@ -273,7 +309,7 @@ impl Trust {
         let bound_ns = self.bound_at(valid_until, view);
         let acc = self.cfg.declared_accuracy_ns;
         let recovering = self.foreign || self.state == SyncState::OutOfSync;
-        let state = if self.disagrees || (self.foreign && !self.verified) {
+        let state = if self.disagrees || self.train_suspect || (self.foreign && !self.verified) {
             SyncState::OutOfSync
         } else if !self.verified || !view.locked || self.samples < self.cfg.min_samples {
             if recovering {

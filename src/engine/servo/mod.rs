@@ -9,6 +9,7 @@
 
 use crate::io::ScaledPpm;
 
+pub mod kalman;
 pub mod pi;
 
 /// Where a servo is in its lock cycle (after linuxptp's servo states).
@@ -37,7 +38,11 @@ impl ServoState {
 pub struct ServoSample {
     /// Clock minus reference, ns.
     pub offset_ns: i64,
-    /// When the pulse was measured, CLOCK_MONOTONIC ns.
+    /// When the pulse happened, CLOCK_MONOTONIC ns (the kernel's stamp, moved onto the
+    /// monotonic clock).
+    pub pulse_ns: i64,
+    /// When the servo's answer takes effect (the engine handles the pulse and writes the
+    /// frequency right away), CLOCK_MONOTONIC ns; a few ms after `pulse_ns`.
     pub local_ns: i64,
     /// Step when the offset is above this (ns); `None` when stepping is not allowed now.
     pub step_threshold_ns: Option<i64>,
@@ -54,6 +59,36 @@ pub struct ServoOutput {
     pub step_ns: Option<i64>,
     /// Lock state.
     pub state: ServoState,
+    /// The sample was not used (an outlier, or a pulse of a train under suspicion).
+    pub rejected: bool,
+    /// The pulse train moved, as far as the servo can tell.
+    pub shift: Option<PulseShift>,
+}
+
+impl ServoOutput {
+    /// Set `freq_ppb`, nothing else to report.
+    pub fn freq(freq_ppb: f64, state: ServoState) -> ServoOutput {
+        ServoOutput {
+            freq_ppb,
+            step_ns: None,
+            state,
+            rejected: false,
+            shift: None,
+        }
+    }
+}
+
+/// A sudden move of the pulse train that the servo refuses to follow blindly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PulseShift {
+    /// Pulses keep arriving this far (ns) from where the clock's own prediction puts them:
+    /// they are set aside and the clock holds its frequency.
+    Suspected(i64),
+    /// The pulses came back to the predicted train; normal tracking resumes.
+    Cleared,
+    /// The moved train persisted and the servo now tracks it; which train was right is not
+    /// known, so the size of the move (ns) stays in the error bound.
+    Accepted(i64),
 }
 
 /// A servo algorithm (PI, Kalman, ...). Implementations are pure: no clock, no I/O.
@@ -64,19 +99,23 @@ pub trait Servo: Send {
     fn sample(&mut self, sample: &ServoSample) -> ServoOutput;
     /// Forgets everything and restarts from the frequency `freq_ppb` (what the kernel holds).
     fn reset(&mut self, freq_ppb: f64);
-    /// The frequency to hold when pulses stop, ppb (no phase correction in it).
-    fn holdover_freq_ppb(&self) -> f64;
-    /// One standard deviation of the error of [`holdover_freq_ppb`](Self::holdover_freq_ppb),
-    /// ppb; large while the servo has not converged.
+    /// Pulses stopped: the frequency to hold from CLOCK_MONOTONIC `now_ns` on, ppb (no phase
+    /// correction in it).
+    fn holdover(&mut self, now_ns: i64) -> f64;
+    /// One standard deviation of the error of the holdover frequency, ppb; large while the
+    /// servo has not converged.
     fn freq_uncertainty_ppb(&self) -> f64;
 }
 
 /// The servo names `--servo` accepts.
-pub const SERVO_NAMES: &[&str] = &["pi"];
+pub const SERVO_NAMES: &[&str] = &["kalman", "pi"];
 
 /// A servo by name, or `None` for a name not in [`SERVO_NAMES`].
 pub fn by_name(name: &str) -> Option<Box<dyn Servo>> {
     match name {
+        "kalman" => Some(Box::new(kalman::KalmanServo::new(
+            kalman::KalmanConfig::default(),
+        ))),
         "pi" => Some(Box::new(pi::PiServo::new(pi::KP, pi::KI))),
         _ => None,
     }
@@ -135,11 +174,19 @@ impl ServoRunner {
         self.state
     }
 
-    /// Feeds one offset; `may_step` says whether the clock may be stepped now.
-    pub fn sample(&mut self, offset_ns: i64, local_ns: i64, may_step: bool) -> ServoOutput {
+    /// Feeds one offset of the pulse at `pulse_ns`, answered at `local_ns` (both
+    /// CLOCK_MONOTONIC); `may_step` says whether the clock may be stepped now.
+    pub fn sample(
+        &mut self,
+        offset_ns: i64,
+        pulse_ns: i64,
+        local_ns: i64,
+        may_step: bool,
+    ) -> ServoOutput {
         let threshold = self.policy.step_threshold_ns;
         let input = ServoSample {
             offset_ns,
+            pulse_ns,
             local_ns,
             step_threshold_ns: (may_step && threshold > 0).then_some(threshold),
             max_freq_ppb: self.policy.max_freq_ppb,
@@ -175,9 +222,10 @@ impl ServoRunner {
         self.state = ServoState::Unlocked;
     }
 
-    /// Frequency to hold when pulses stop, ppb, clamped.
-    pub fn holdover_freq_ppb(&self) -> f64 {
-        self.clamp(self.servo.holdover_freq_ppb())
+    /// Pulses stopped: the frequency to hold from `now_ns` on, ppb, clamped.
+    pub fn holdover(&mut self, now_ns: i64) -> f64 {
+        let ppb = self.servo.holdover(now_ns);
+        self.clamp(ppb)
     }
 
     /// The servo's frequency uncertainty, ppb (never negative or NaN).
@@ -247,19 +295,19 @@ mod tests {
     #[test]
     fn runner_forbids_steps_when_not_allowed_and_promotes_to_stable() {
         let mut r = ServoRunner::new(by_name("pi").unwrap(), ServoPolicy::default());
-        assert_eq!(r.sample(5_000_000, 0, false).state, ServoState::Unlocked);
-        let out = r.sample(5_000_000, 1_000_000_000, false);
+        assert_eq!(r.sample(5_000_000, 0, 0, false).state, ServoState::Unlocked);
+        let out = r.sample(5_000_000, 1_000_000_000, 1_000_000_000, false);
         assert_eq!((out.state, out.step_ns), (ServoState::Locked, None));
         let mut r = ServoRunner::new(by_name("pi").unwrap(), ServoPolicy::default());
-        r.sample(5_000_000, 0, true);
-        let out = r.sample(5_000_000, 1_000_000_000, true);
+        r.sample(5_000_000, 0, 0, true);
+        let out = r.sample(5_000_000, 1_000_000_000, 1_000_000_000, true);
         assert_eq!(
             (out.state, out.step_ns),
             (ServoState::Jump, Some(-5_000_000))
         );
         let mut state = ServoState::Unlocked;
         for i in 2..40 {
-            state = r.sample(0, i * 1_000_000_000, true).state;
+            state = r.sample(0, i * 1_000_000_000, i * 1_000_000_000, true).state;
         }
         assert_eq!(state, ServoState::LockedStable);
         assert!(by_name("kalman-nonexistent").is_none());

@@ -63,11 +63,7 @@ impl Servo for PiServo {
 
     fn sample(&mut self, s: &ServoSample) -> ServoOutput {
         let offset = s.offset_ns as f64;
-        let unlocked = ServoOutput {
-            freq_ppb: self.integral_ppb,
-            step_ns: None,
-            state: ServoState::Unlocked,
-        };
+        let unlocked = ServoOutput::freq(self.integral_ppb, ServoState::Unlocked);
         match self.count {
             0 => {
                 self.first_offset_ns = s.offset_ns;
@@ -90,13 +86,15 @@ impl Servo for PiServo {
                 self.track_spread();
                 let step = s.step_threshold_ns.filter(|t| s.offset_ns.abs() > *t);
                 ServoOutput {
-                    freq_ppb: self.integral_ppb,
                     step_ns: step.map(|_| -s.offset_ns),
-                    state: if step.is_some() {
-                        ServoState::Jump
-                    } else {
-                        ServoState::Locked
-                    },
+                    ..ServoOutput::freq(
+                        self.integral_ppb,
+                        if step.is_some() {
+                            ServoState::Jump
+                        } else {
+                            ServoState::Locked
+                        },
+                    )
                 }
             }
             _ => {
@@ -113,11 +111,7 @@ impl Servo for PiServo {
                     self.integral_ppb += ki_term;
                 }
                 self.track_spread();
-                ServoOutput {
-                    freq_ppb: freq,
-                    step_ns: None,
-                    state: ServoState::Locked,
-                }
+                ServoOutput::freq(freq, ServoState::Locked)
             }
         }
     }
@@ -127,7 +121,7 @@ impl Servo for PiServo {
         self.integral_ppb = freq_ppb;
     }
 
-    fn holdover_freq_ppb(&self) -> f64 {
+    fn holdover(&mut self, _now_ns: i64) -> f64 {
         self.integral_ppb
     }
 
@@ -147,6 +141,7 @@ mod tests {
     fn sample(offset_ns: i64, t: i64, threshold: Option<i64>) -> ServoSample {
         ServoSample {
             offset_ns,
+            pulse_ns: t * 1_000_000_000,
             local_ns: t * 1_000_000_000,
             step_threshold_ns: threshold,
             max_freq_ppb: 1e6,
@@ -181,7 +176,7 @@ mod tests {
         }
         assert!(x.abs() < 1.0, "offset {x}");
         assert!((freq + 50_000.0).abs() < 1.0);
-        assert!((pi.holdover_freq_ppb() + 50_000.0).abs() < 1.0);
+        assert!((pi.holdover(0) + 50_000.0).abs() < 1.0);
         assert!(pi.freq_uncertainty_ppb() < 1.0);
     }
 
@@ -191,9 +186,9 @@ mod tests {
         pi.reset(0.0);
         pi.sample(&sample(400_000_000, 0, None));
         pi.sample(&sample(400_000_000, 1, None));
-        let before = pi.holdover_freq_ppb();
+        let before = pi.holdover(0);
         let out = pi.sample(&sample(400_000_000, 2, None));
         assert_eq!(out.freq_ppb, -1e6);
-        assert_eq!(pi.holdover_freq_ppb(), before);
+        assert_eq!(pi.holdover(0), before);
     }
 }

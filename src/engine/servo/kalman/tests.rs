@@ -1,0 +1,184 @@
+//! Tests of the Kalman servo against small closed-form worlds.
+
+use super::*;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+const S: i64 = 1_000_000_000;
+const DELAY: i64 = 10_000_000;
+const MAX: f64 = 1_000_000.0;
+
+/// A clock with a constant natural frequency error, driven by the servo: the old correction
+/// runs for DELAY after each pulse, the new one after that.
+struct World {
+    x: f64,
+    y: f64,
+    u: f64,
+}
+
+impl World {
+    fn advance(&mut self, out: &ServoOutput) {
+        let d = DELAY as f64 / 1e9;
+        if let Some(step) = out.step_ns {
+            self.x += step as f64;
+        }
+        self.x += self.y + self.u * d + out.freq_ppb * (1.0 - d);
+        self.u = out.freq_ppb;
+    }
+}
+
+fn sample(k: &mut KalmanServo, offset_ns: i64, t: i64, step: Option<i64>) -> ServoOutput {
+    k.sample(&ServoSample {
+        offset_ns,
+        pulse_ns: t * S,
+        local_ns: t * S + DELAY,
+        step_threshold_ns: step,
+        max_freq_ppb: MAX,
+    })
+}
+
+fn run(k: &mut KalmanServo, w: &mut World, from: i64, to: i64) {
+    for t in from..to {
+        let out = sample(k, w.x.round() as i64, t, None);
+        w.advance(&out);
+    }
+}
+
+#[test]
+fn locks_a_noiseless_clock_within_three_pulses() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 300_000.0,
+        y: 50_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 3);
+    assert!(w.x.abs() < 2.0, "offset after 3 pulses: {} ns", w.x);
+    assert!((k.freq_error_ppb() - 50_000.0).abs() < 1.0);
+}
+
+#[test]
+fn steps_a_far_offset_and_keeps_the_frequency_learned() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 10_000_000.0,
+        y: 20_000.0,
+        u: 0.0,
+    };
+    let out = sample(&mut k, w.x.round() as i64, 0, Some(1_000_000));
+    assert_eq!(out.state, ServoState::Jump);
+    assert_eq!(out.step_ns, Some(-10_000_000));
+    assert_eq!(out.freq_ppb, 0.0, "no frequency is known after one pulse");
+    w.advance(&out);
+    run(&mut k, &mut w, 1, 4);
+    assert!(w.x.abs() < 2.0, "offset after the step: {} ns", w.x);
+    assert!((k.freq_error_ppb() - 20_000.0).abs() < 1.0);
+}
+
+#[test]
+fn sets_aside_a_single_outlier() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 0.0,
+        y: 1_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 50);
+    let before = k.freq_error_ppb();
+    let out = sample(&mut k, w.x.round() as i64 + 1_000_000, 50, None);
+    assert!(out.rejected);
+    assert_eq!(out.shift, None);
+    assert_eq!(k.freq_error_ppb(), before);
+    assert!((out.freq_ppb + 1_000.0).abs() < 1.0, "holds {}", out.freq_ppb);
+}
+
+#[test]
+fn suspects_a_moved_train_then_clears_when_it_returns() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 0.0,
+        y: 1_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 50);
+    let mut reports = Vec::new();
+    for t in 50..80 {
+        let moved = if t < 70 { 2_000 } else { 0 };
+        let out = sample(&mut k, w.x.round() as i64 + moved, t, None);
+        if let Some(shift) = out.shift {
+            reports.push((t, shift));
+        }
+        if (50..70).contains(&t) {
+            assert!(out.rejected, "moved pulse at {t} was used");
+        }
+        w.advance(&out);
+    }
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let (t0, PulseShift::Suspected(ns)) = reports[0] else {
+        panic!("first report {reports:?}")
+    };
+    assert_eq!(t0, 52);
+    assert!((ns - 2_000).abs() < 10, "shift {ns}");
+    assert_eq!(reports[1], (72, PulseShift::Cleared));
+    assert!(w.x.abs() < 5.0, "the clock followed the moved train: {} ns", w.x);
+}
+
+#[test]
+fn accepts_a_move_that_persists() {
+    let cfg = KalmanConfig {
+        shift_accept_pulses: 20,
+        ..KalmanConfig::default()
+    };
+    let mut k = KalmanServo::new(cfg);
+    let mut w = World {
+        x: 0.0,
+        y: 1_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 50);
+    let mut accepted = None;
+    for t in 50..100 {
+        let out = sample(&mut k, w.x.round() as i64 + 5_000, t, None);
+        if let Some(PulseShift::Accepted(ns)) = out.shift {
+            accepted = Some((t, ns));
+        }
+        w.advance(&out);
+    }
+    let (t, ns) = accepted.expect("a persistent move was never accepted");
+    assert_eq!(t, 50 + 20 - 1);
+    assert!((ns - 5_000).abs() < 10);
+    // Now tracking the moved train: the clock sits 5 µs off the truth, on the new train.
+    assert!((w.x + 5_000.0).abs() < 5.0, "x {}", w.x);
+}
+
+#[test]
+fn holdover_holds_the_frequency_estimate() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 0.0,
+        y: -20_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 20);
+    let u = k.holdover(21 * S);
+    assert!((u - 20_000.0).abs() < 1.0, "holdover frequency {u}");
+}
+
+#[test]
+fn measures_the_capture_noise() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let noise = Normal::new(0.0, 300.0).unwrap();
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let mut w = World {
+        x: 0.0,
+        y: 3_000.0,
+        u: 0.0,
+    };
+    for t in 0..3000 {
+        let z = (w.x + noise.sample(&mut rng)).round() as i64;
+        let out = sample(&mut k, z, t, None);
+        w.advance(&out);
+    }
+    let est = k.noise_ns();
+    assert!((est - 300.0).abs() < 30.0, "noise estimate {est} ns for 300 ns");
+}
