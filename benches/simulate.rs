@@ -1,5 +1,5 @@
-//! Simulation speed: one simulated day of the clean-lab scenario with the PI servo, and one
-//! engine pulse (measure → filter → servo → trust) on its own.
+//! Simulation speed: one simulated day of the clean-lab scenario with each servo, and one
+//! engine pulse (measure → filter → servo → trust) on its own with each servo.
 //!
 //! Run with `cargo bench --bench simulate`. Criterion reports wall time per iteration; a day
 //! per iteration under 1 s means at least one simulated day per wall second.
@@ -18,21 +18,26 @@ fn one_day(c: &mut Criterion) {
     sc.duration_s = 86_400;
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);
-    group.bench_function("clean_lab_one_day_pi", |b| {
-        b.iter(|| {
-            let servo = servo::by_name("pi").expect("pi servo");
-            black_box(run::run(&sc, servo, None).expect("run"))
-        })
-    });
+    for name in servo::SERVO_NAMES {
+        group.bench_function(format!("clean_lab_one_day_{name}"), |b| {
+            b.iter(|| {
+                let servo = servo::by_name(name).expect("servo");
+                black_box(run::run(&sc, servo, None).expect("run"))
+            })
+        });
+    }
     group.finish();
 }
 
-fn one_pulse(c: &mut Criterion) {
-    let mut engine = Engine::new(EngineConfig::default(), servo::by_name("pi").expect("pi"));
+fn one_pulse(c: &mut Criterion, name: &str) {
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        servo::by_name(name).expect("servo"),
+    );
     let mut out: Vec<Action> = Vec::with_capacity(32);
     let mut k: i64 = 0;
     let epoch = 1_767_225_600;
-    c.bench_function("engine_pulse_pi", |b| {
+    c.bench_function(&format!("engine_pulse_{name}"), |b| {
         b.iter(|| {
             k += 1;
             out.clear();
@@ -54,6 +59,8 @@ fn one_pulse(c: &mut Criterion) {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     one_day(&mut c);
-    one_pulse(&mut c);
+    for name in servo::SERVO_NAMES {
+        one_pulse(&mut c, name);
+    }
     c.final_summary();
 }

@@ -56,7 +56,10 @@ fn near_the_limit(name: &str, seeds: u64, ratio: f64) {
             pi.tail_p99_ns
         );
         assert!(r <= ratio, "{name} seed {seed}: {r:.3} × the limit");
-        assert!(k.tail_rms_ns < pi.tail_rms_ns, "{name} seed {seed}: PI did better");
+        assert!(
+            k.tail_rms_ns < pi.tail_rms_ns,
+            "{name} seed {seed}: PI did better"
+        );
         assert_eq!(k.false_insync_s, 0);
         assert_eq!(k.bound_violation_s, 0);
     }
@@ -101,7 +104,10 @@ fn large_start_is_in_sync_within_120_s() {
             .find(|r| r.2 == SyncState::InSync.as_str())
             .map(|r| r.0)
             .expect("never in sync");
-        println!("large start seed {seed}: INSYNC at {first} s, steps {}", k.steps);
+        println!(
+            "large start seed {seed}: INSYNC at {first} s, steps {}",
+            k.steps
+        );
         assert!(first <= 120, "seed {seed}: in sync only at {first} s");
         assert_eq!(k.false_insync_s, 0);
     }

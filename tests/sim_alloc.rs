@@ -42,7 +42,13 @@ fn second(engine: &mut Engine, k: i64, freq: &mut ScaledPpm, out: &mut Vec<Actio
 
 #[test]
 fn no_allocation_per_pulse_after_warm_up() {
-    let mut engine = Engine::new(EngineConfig::default(), servo::by_name("pi").unwrap());
+    for name in servo::SERVO_NAMES {
+        no_allocation_with(name);
+    }
+}
+
+fn no_allocation_with(name: &str) {
+    let mut engine = Engine::new(EngineConfig::default(), servo::by_name(name).unwrap());
     let mut out = Vec::with_capacity(64);
     let mut freq = ScaledPpm(0);
     for k in 0..100 {
@@ -51,7 +57,11 @@ fn no_allocation_per_pulse_after_warm_up() {
             engine.handle(at(S / 4), &Input::Tod(TodSample::default()), &mut out);
         }
     }
-    assert_eq!(engine.published().state, SyncState::InSync, "warmed up");
+    assert_eq!(
+        engine.published().state,
+        SyncState::InSync,
+        "{name}: warmed up"
+    );
     let info = allocation_counter::measure(|| {
         for k in 100..1_100 {
             second(&mut engine, k, &mut freq, &mut out);
@@ -62,7 +72,7 @@ fn no_allocation_per_pulse_after_warm_up() {
         SyncState::InSync,
         "no foreign change seen"
     );
-    assert_eq!(info.count_total, 0, "allocations on the pulse path");
+    assert_eq!(info.count_total, 0, "{name}: allocations on the pulse path");
     // The counter does count: a Vec that must grow is seen.
     let grown = allocation_counter::measure(|| {
         let v: Vec<u64> = std::hint::black_box(vec![1]);

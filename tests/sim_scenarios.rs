@@ -176,11 +176,15 @@ fn same_scenario_and_seed_give_byte_identical_reports_and_traces() {
 }
 
 fn run_file(name: &str, duration_s: Option<i64>) -> Report {
+    run_with(name, duration_s, "pi")
+}
+
+fn run_with(name: &str, duration_s: Option<i64>, servo_name: &str) -> Report {
     let mut sc = scenario::load(&scenarios_dir().join(name)).unwrap();
     if let Some(d) = duration_s {
         sc.duration_s = d;
     }
-    run::run(&sc, servo::by_name("pi").unwrap(), None).unwrap()
+    run::run(&sc, servo::by_name(servo_name).unwrap(), None).unwrap()
 }
 
 #[test]
@@ -263,6 +267,50 @@ fn fault_scenarios_do_what_their_faults_must() {
         assert_eq!((r.false_insync_s, r.bound_violation_s), (0, 0), "{quiet}");
         assert!(r.insync_s >= r.duration_s - 60, "{quiet}: stays INSYNC");
     }
+}
+
+#[test]
+fn kalman_never_publishes_a_false_insync_on_any_scenario() {
+    for entry in std::fs::read_dir(scenarios_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let r = run_with(&name, Some(12_000), "kalman");
+        eprintln!(
+            "{name} kalman: false_insync_s {} bound_violation_s {} insync_s {} rejected {}",
+            r.false_insync_s, r.bound_violation_s, r.insync_s, r.pulses_rejected
+        );
+        assert_eq!(r.false_insync_s, 0, "{name}");
+        // A foreign frequency write is found at the next adjtimex read (≤ 0.5 s later): the
+        // one second published before it is the known gap (see the trust issue).
+        let allowed = u64::from(name == "foreign-freq.toml") as i64;
+        assert!(
+            r.bound_violation_s <= allowed,
+            "{name}: {}",
+            r.bound_violation_s
+        );
+    }
+}
+
+#[test]
+fn kalman_does_not_follow_a_moved_pulse_train() {
+    let r = run_with("pps-offset.toml", Some(6_000), "kalman");
+    assert!(
+        !r.faults[0].breaks_accuracy,
+        "the clock followed the moved train"
+    );
+    assert!(
+        r.pulses_rejected >= 590,
+        "moved pulses used: {}",
+        r.pulses_rejected
+    );
+    assert!(
+        r.insync_s < r.duration_s - 600,
+        "INSYNC while the train was moved"
+    );
+    assert_eq!((r.false_insync_s, r.bound_violation_s), (0, 0));
 }
 
 #[test]

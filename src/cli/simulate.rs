@@ -26,8 +26,8 @@ pub struct Args {
     /// Scenario file (TOML; keys in scenarios/README.md).
     #[arg(long)]
     pub scenario: std::path::PathBuf,
-    /// Servo to drive the clock with.
-    #[arg(long, default_value = "pi")]
+    /// Servo to drive the clock with: `kalman` (ppsd's own) or `pi` (the baseline).
+    #[arg(long, default_value = "kalman")]
     pub servo: String,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Json)]

@@ -330,6 +330,9 @@ impl Engine {
         out.push(Action::Write(
             self.book.restore(self.status_word(SyncState::OutOfSync)),
         ));
+        // The clock ran at someone else's rate for a while: its phase moved by an unknown
+        // amount, so the servo starts over from the frequency just restored.
+        self.servo.reset(self.book.set_ppb());
         true
     }
 

@@ -307,7 +307,9 @@ mod tests {
         );
         let mut state = ServoState::Unlocked;
         for i in 2..40 {
-            state = r.sample(0, i * 1_000_000_000, i * 1_000_000_000, true).state;
+            state = r
+                .sample(0, i * 1_000_000_000, i * 1_000_000_000, true)
+                .state;
         }
         assert_eq!(state, ServoState::LockedStable);
         assert!(by_name("kalman-nonexistent").is_none());

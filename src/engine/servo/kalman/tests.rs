@@ -89,7 +89,11 @@ fn sets_aside_a_single_outlier() {
     assert!(out.rejected);
     assert_eq!(out.shift, None);
     assert_eq!(k.freq_error_ppb(), before);
-    assert!((out.freq_ppb + 1_000.0).abs() < 1.0, "holds {}", out.freq_ppb);
+    assert!(
+        (out.freq_ppb + 1_000.0).abs() < 1.0,
+        "holds {}",
+        out.freq_ppb
+    );
 }
 
 #[test]
@@ -120,7 +124,11 @@ fn suspects_a_moved_train_then_clears_when_it_returns() {
     assert_eq!(t0, 52);
     assert!((ns - 2_000).abs() < 10, "shift {ns}");
     assert_eq!(reports[1], (72, PulseShift::Cleared));
-    assert!(w.x.abs() < 5.0, "the clock followed the moved train: {} ns", w.x);
+    assert!(
+        w.x.abs() < 5.0,
+        "the clock followed the moved train: {} ns",
+        w.x
+    );
 }
 
 #[test]
@@ -180,5 +188,8 @@ fn measures_the_capture_noise() {
         w.advance(&out);
     }
     let est = k.noise_ns();
-    assert!((est - 300.0).abs() < 30.0, "noise estimate {est} ns for 300 ns");
+    assert!(
+        (est - 300.0).abs() < 30.0,
+        "noise estimate {est} ns for 300 ns"
+    );
 }
