@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod engine;
 pub mod io;
+pub mod reference;
 pub mod sim;
 #[allow(unsafe_code)]
 pub mod sys;
