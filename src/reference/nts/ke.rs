@@ -252,10 +252,24 @@ fn tls_or_io(e: std::io::Error, op: &'static str) -> RefErrorKind {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(rustls::Error::InvalidCertificate(cert)) => RefErrorKind::Tls(format!(
-            "server certificate refused: {cert:?} (not signed by a trusted CA, wrong name or \
-             expired; configure the CA file that signed it)"
-        )),
+        Some(rustls::Error::InvalidCertificate(cert)) => {
+            use rustls::CertificateError as C;
+            let why = match cert {
+                C::UnknownIssuer => {
+                    "not signed by a trusted CA (configure the CA file that signed it)".into()
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "not valid for this host name".into()
+                }
+                C::Expired | C::ExpiredContext { .. } => "expired".into(),
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "not valid yet (check the local clock)".into()
+                }
+                C::Revoked => "revoked".into(),
+                other => format!("{other:?}"),
+            };
+            RefErrorKind::Tls(format!("server certificate refused: {why}"))
+        }
         Some(tls) => RefErrorKind::Tls(tls.to_string()),
         None => RefErrorKind::Io {
             op,
