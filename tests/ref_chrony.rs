@@ -65,7 +65,7 @@ impl Chrony {
         let mut last = None;
         let got = wait_for(Duration::from_secs(10), || {
             self.server.assert_running();
-            match drive::run(NtpQuery::start(self.ntp, Duration::from_millis(500)).unwrap()) {
+            match drive::run(&mut NtpQuery::start(self.ntp, Duration::from_millis(500)).unwrap()) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     last = Some(e.to_string());
@@ -106,7 +106,7 @@ fn assert_consistent_with_host(s: &TodSample) {
 fn ntp_query_against_chronyd() {
     let mut chrony = Chrony::start();
     chrony.wait_synchronised();
-    let s = drive::run(NtpQuery::start(chrony.ntp, Duration::from_secs(2)).unwrap()).unwrap();
+    let s = drive::run(&mut NtpQuery::start(chrony.ntp, Duration::from_secs(2)).unwrap()).unwrap();
     assert_consistent_with_host(&s);
     assert_eq!(s.kind, SourceKind::Ntp);
     assert!(!s.authenticated, "plain NTP is never authenticated");
@@ -134,7 +134,7 @@ fn nts_key_exchange_and_authenticated_queries_against_chronyd() {
     );
     assert_eq!(session.cookies_left(), COOKIE_JAR_SIZE);
     for round in 0..3 {
-        let answer = drive::run(session.query(Duration::from_secs(2)).unwrap())
+        let answer = drive::run(&mut session.query(Duration::from_secs(2)).unwrap())
             .unwrap_or_else(|e| panic!("round {round}: {e}\n{}", chrony.server.log()));
         assert!(
             !answer.cookies.is_empty(),

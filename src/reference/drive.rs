@@ -40,23 +40,24 @@ pub trait OneShot: mio::event::Source {
 }
 
 /// Runs `query` to completion on a private poller, blocking the calling thread until it
-/// succeeds, fails or reaches its deadline.
+/// succeeds, fails or reaches its deadline. The query stays the caller's, so its rejected
+/// answers can be taken for the log afterwards.
 ///
 /// # Errors
 /// The query's own error, or an I/O error from the poller.
-pub fn run<Q: OneShot>(mut query: Q) -> Result<Q::Output, RefError> {
+pub fn run<Q: OneShot>(query: &mut Q) -> Result<Q::Output, RefError> {
     let name = query.source_name().to_string();
     let io_err = |op, e: std::io::Error| RefError::io(name.clone(), op, &e);
     let mut poll = Poll::new().map_err(|e| io_err("epoll_create", e))?;
     let interest = query.interest();
     poll.registry()
-        .register(&mut query, Token(0), interest)
+        .register(query, Token(0), interest)
         .map_err(|e| io_err("epoll_ctl", e))?;
     let mut events = Events::with_capacity(4);
     loop {
         let now = Instant::now();
         if let QueryStatus::Done(result) = query.poll(now) {
-            let _ = poll.registry().deregister(&mut query);
+            let _ = poll.registry().deregister(query);
             return result;
         }
         let wait = super::remaining(query.deadline(), now);

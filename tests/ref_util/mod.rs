@@ -189,6 +189,7 @@ pub struct ServerGuard {
     child: Child,
     name: String,
     log: PathBuf,
+    after_stop: Vec<Command>,
 }
 
 impl ServerGuard {
@@ -205,7 +206,37 @@ impl ServerGuard {
             child,
             name: name.to_string(),
             log,
+            after_stop: Vec::new(),
         }
+    }
+
+    /// Spawns `cmd`, whose stdin and stdout the caller has set to pipes, in a new process
+    /// group with stderr to `log`.
+    pub fn spawn_piped(name: &str, mut cmd: Command, log: PathBuf) -> ServerGuard {
+        let err = std::fs::File::create(&log).expect("create log");
+        cmd.stderr(err).process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        ServerGuard {
+            child,
+            name: name.to_string(),
+            log,
+            after_stop: Vec::new(),
+        }
+    }
+
+    /// Runs `cmd` (quietly, ignoring its status) once the server has stopped.
+    pub fn after_stop(&mut self, cmd: Command) {
+        self.after_stop.push(cmd);
+    }
+
+    /// The child's stdin pipe (once).
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.child.stdin.take().expect("stdin piped")
+    }
+
+    /// The child's stdout pipe (once).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("stdout piped")
     }
 
     /// The server's output so far, for failure messages.
@@ -232,6 +263,15 @@ impl ServerGuard {
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
+        self.stop();
+        for cmd in &mut self.after_stop {
+            let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+impl ServerGuard {
+    fn stop(&mut self) {
         self.signal_group(nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {

@@ -367,7 +367,8 @@ mod tests {
             "{\"class\":\"TPV\",\"mode\":3,\"time\":\"2024-02-29T12:34:56.000Z\"}\n",
         ));
         let client = GpsdClient::connect_with(addr, DEFAULT_LATENCY_BOUND, fixed_clock).unwrap();
-        let s = super::super::drive::run(GpsdQuery::new(client, Duration::from_secs(5))).unwrap();
+        let s =
+            super::super::drive::run(&mut GpsdQuery::new(client, Duration::from_secs(5))).unwrap();
         assert_eq!(
             s.reference_time(),
             crate::time::Timestamp::new(1_709_210_096, 0)
@@ -380,17 +381,19 @@ mod tests {
     #[test]
     fn no_fix_until_deadline_says_why() {
         let addr = fake_gpsd("{\"class\":\"TPV\",\"mode\":1}\n");
-        let e =
-            super::super::drive::run(GpsdQuery::start(addr, Duration::from_millis(300)).unwrap())
-                .unwrap_err();
+        let e = super::super::drive::run(
+            &mut GpsdQuery::start(addr, Duration::from_millis(300)).unwrap(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("mode 1 (no fix)"), "{e}");
     }
 
     #[test]
     fn closed_connection_is_an_error() {
         let addr = fake_gpsd("");
-        let e = super::super::drive::run(GpsdQuery::start(addr, Duration::from_secs(3)).unwrap())
-            .unwrap_err();
+        let e =
+            super::super::drive::run(&mut GpsdQuery::start(addr, Duration::from_secs(3)).unwrap())
+                .unwrap_err();
         assert!(e.to_string().contains("gpsd closed the connection"), "{e}");
     }
 
@@ -399,8 +402,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = super::super::drive::run(GpsdQuery::start(addr, Duration::from_secs(3)).unwrap())
-            .unwrap_err();
+        let e =
+            super::super::drive::run(&mut GpsdQuery::start(addr, Duration::from_secs(3)).unwrap())
+                .unwrap_err();
         assert!(matches!(e.kind, RefErrorKind::Io { .. }), "{e}");
     }
 }
