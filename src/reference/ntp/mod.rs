@@ -50,8 +50,11 @@ impl NtpQuery {
         clock: RealtimeClock,
     ) -> Result<NtpQuery, RefError> {
         let chan = UdpChannel::open(format!("{}:{server}", SourceKind::Ntp), server, timeout)?;
-        let request = ClientRequest::new(&mut rand::rngs::OsRng, clock());
-        chan.send(&request.header().encode())?;
+        let mut request = ClientRequest::new(&mut rand::rngs::OsRng, clock());
+        let bytes = request.header().encode();
+        // T1 as close to the send as possible: the request does not contain it.
+        request.t1 = clock();
+        chan.send(&bytes)?;
         Ok(NtpQuery {
             chan,
             request,

@@ -103,7 +103,7 @@ impl NtsSession {
         rng.fill_bytes(&mut uid);
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let request = ClientRequest::new(&mut rng, clock());
+        let mut request = ClientRequest::new(&mut rng, clock());
         let bytes = fields::build_request(
             &request.header().encode(),
             &uid,
@@ -112,6 +112,8 @@ impl NtsSession {
             &self.c2s,
             &nonce,
         );
+        // T1 after the AEAD work, just before the send: the request does not contain it.
+        request.t1 = clock();
         chan.send(&bytes)?;
         Ok(NtsQuery {
             chan,
@@ -258,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn each_query_consumes_one_cookie_and_asks_for_the_missing_ones() {
+    fn each_query_consumes_one_cookie() {
         let mut s = session(8);
         let q = s.query(Duration::from_millis(10)).unwrap();
         assert_eq!(s.cookies_left(), 7);
