@@ -11,7 +11,7 @@ mod ref_util;
 
 use ppsd::reference::drive;
 use ppsd::reference::ntp::NtpQuery;
-use ppsd::reference::nts::ke::{key_exchange, KeConfig};
+use ppsd::reference::nts::ke::{key_exchange, spawn_key_exchange, KeConfig};
 use ppsd::reference::nts::COOKIE_JAR_SIZE;
 use ppsd::reference::{LeapIndicator, RefErrorKind, SourceKind, TodSample};
 use ref_util::{
@@ -124,7 +124,10 @@ fn ntp_query_against_chronyd() {
 fn nts_key_exchange_and_authenticated_queries_against_chronyd() {
     let mut chrony = Chrony::start();
     chrony.wait_synchronised();
-    let mut session = key_exchange(&chrony.ke_config())
+    // As the daemon will: NTS-KE on a worker thread, the result collected with a bound.
+    let mut session = spawn_key_exchange(chrony.ke_config())
+        .recv_timeout(Duration::from_secs(10))
+        .expect("NTS-KE worker answers within its timeout")
         .unwrap_or_else(|e| panic!("{e}\n{}", chrony.server.log()));
     // chronyd serves NTP on a non-default port, so NTS-KE must have negotiated it.
     assert_eq!(
