@@ -25,6 +25,7 @@
 pub mod bindings;
 pub mod clock;
 pub mod ioctl;
+pub mod ntp_shm;
 pub mod pps;
 pub mod timex;
 pub mod watch;
