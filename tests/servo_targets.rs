@@ -74,7 +74,10 @@ fn clean_lab_within_15_percent_of_the_limit_and_converged_in_15_s() {
         assert!(c <= 15, "seed {seed}: converged to 100 ns at {c} s");
         let overshoot = k.max_abs_after_converge_ns.expect("converged");
         println!("clean-lab seed {seed}: largest offset after first lock {overshoot:.0} ns");
-        assert!(overshoot < 10_000.0, "seed {seed}: overshoot {overshoot:.0} ns");
+        assert!(
+            overshoot < 10_000.0,
+            "seed {seed}: overshoot {overshoot:.0} ns"
+        );
     }
 }
 
