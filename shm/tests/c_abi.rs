@@ -192,7 +192,7 @@ fn line_for<'a>(out: &'a str, kind: &str, path: &Path) -> &'a str {
 
 fn files(scratch: &ScratchDir) -> (Vec<PathBuf>, Writer) {
     let insync = scratch.path("insync");
-    publish_and_leave(&insync, &insync_for(60_000_000_000 / 10));
+    publish_and_leave(&insync, &insync_for(6_000_000_000));
     let out_of_sync = scratch.path("outofsync");
     let mut state = insync_for(5_000_000_000);
     state.sync = SyncState::OutOfSync;
