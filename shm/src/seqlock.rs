@@ -20,7 +20,11 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 /// How many times a reader tries to copy the payload before giving up with
 /// [`ReadOutcome::Busy`]. A write takes tens of nanoseconds, so running out of attempts means
 /// the writer was preempted mid-write or is publishing far faster than ppsd ever does.
+#[cfg(not(loom))]
 pub const READ_ATTEMPTS: u32 = 64;
+/// Under the loom model a small bound keeps the state space small; the protocol is the same.
+#[cfg(loom)]
+pub const READ_ATTEMPTS: u32 = 3;
 
 /// What a reader got from one call to [`read`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,6 +30,9 @@ fn python_binding_passes_its_tests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");
     assert!(out.status.success(), "python tests failed:\n{stderr}");
-    assert!(stderr.contains("Ran 7 tests"), "unexpected test count:\n{stderr}");
+    assert!(
+        stderr.contains("Ran 7 tests"),
+        "unexpected test count:\n{stderr}"
+    );
     assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
 }
