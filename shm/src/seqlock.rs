@@ -98,6 +98,18 @@ pub fn read(seq: &AtomicU64, src: &[AtomicU64], dst: &mut [u64]) -> ReadOutcome 
     ReadOutcome::Busy
 }
 
+/// The current sequence value, loaded as the first step of [`read`] is.
+///
+/// If it equals the `seq` of an earlier [`ReadOutcome::Copied`], that copy is still the latest
+/// complete publish (the single writer moves the sequence on before changing any word), so a
+/// reader may reuse it instead of copying again. Any other value, odd included, means: copy.
+#[inline]
+pub fn current(seq: &AtomicU64) -> u64 {
+    let value = seq.load(Relaxed);
+    fence(Acquire);
+    value
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

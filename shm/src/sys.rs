@@ -130,13 +130,16 @@ fn clock_gettime(clock: libc::clockid_t) -> Option<libc::timespec> {
 
 /// CLOCK_MONOTONIC in ns. A failed read returns `i64::MAX`, which makes every state expired:
 /// a reader that cannot read its clock must not sign.
+///
+/// The kernel keeps CLOCK_MONOTONIC (time-namespace offset included) as a signed 64-bit count
+/// of nanoseconds, so the conversion cannot overflow; it is written wrapping to stay cheap.
 #[inline]
 pub fn monotonic_ns() -> i64 {
     match clock_gettime(libc::CLOCK_MONOTONIC) {
         Some(ts) => ts
             .tv_sec
-            .saturating_mul(1_000_000_000)
-            .saturating_add(ts.tv_nsec),
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec),
         None => i64::MAX,
     }
 }

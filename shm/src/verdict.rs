@@ -1,10 +1,11 @@
 //! The signer's answer: may I sign now, with what error bound, and if not, why not.
 //!
-//! [`judge`] is pure: it takes the copied verdict block, the outcome of the seqlock read and the
-//! reader's own CLOCK_MONOTONIC reading, and decides. It must never say "may sign" unless every
+//! Pure: [`decode_block`] verifies and decodes a copied verdict block once per published
+//! version, and [`judge_at`] decides from it and the reader's own CLOCK_MONOTONIC reading. It must never say "may sign" unless every
 //! check passes: a decision it cannot make is a refusal with a reason.
 
 use crate::layout::{word, VERDICT_WORDS};
+#[cfg(test)]
 use crate::seqlock::ReadOutcome;
 use crate::state::{verdict_checksum, writer_closed, LeapState, SyncState};
 use std::fmt;
@@ -126,82 +127,126 @@ impl Verdict {
     }
 }
 
-/// Decides a verdict from one seqlock read of the verdict block and the reader's clock.
+/// A verdict block whose checksum and codes have been verified, decoded once per published
+/// version so that repeated checks of the same version only compare times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Published {
+    state: SyncState,
+    leap: LeapState,
+    error_bound_ns: u64,
+    writer_closed: bool,
+    updated_at_mono_ns: i64,
+    valid_until_mono_ns: i64,
+    window_start_mono_ns: i64,
+    window_end_mono_ns: i64,
+    /// The refusal this version earns whatever the time (state, bound, leap, validity).
+    standing_refusal: Option<Reason>,
+}
+
+impl Published {
+    /// A placeholder for "nothing decoded yet" that refuses if it is ever judged.
+    pub(crate) const NONE: Published = Published {
+        state: SyncState::Unknown,
+        leap: LeapState::Unknown,
+        error_bound_ns: u64::MAX,
+        writer_closed: false,
+        updated_at_mono_ns: 0,
+        valid_until_mono_ns: 0,
+        window_start_mono_ns: 0,
+        window_end_mono_ns: 0,
+        standing_refusal: Some(Reason::Unknown),
+    };
+}
+
+/// Verifies the checksum and codes of a copied verdict block and decodes it.
+///
+/// # Errors
+/// `Checksum` if the block's checksum does not match, `Inconsistent` for an undefined code.
+pub(crate) fn decode_block(w: &[u64; VERDICT_WORDS]) -> Result<Published, Reason> {
+    if w[word::VERDICT_CHECKSUM] != verdict_checksum(w) {
+        return Err(Reason::Checksum);
+    }
+    let (Some(state), Some(leap)) = (
+        SyncState::from_code(w[word::SYNC_STATE]),
+        LeapState::from_code(w[word::LEAP_STATE]),
+    ) else {
+        return Err(Reason::Inconsistent);
+    };
+    let updated_at_mono_ns = w[word::UPDATED_AT_MONO_NS] as i64;
+    let valid_until_mono_ns = w[word::VALID_UNTIL_MONO_NS] as i64;
+    let error_bound_ns = w[word::ERROR_BOUND_NS];
+    let standing_refusal =
+        if valid_until_mono_ns.saturating_sub(updated_at_mono_ns) > MAX_VALIDITY_NS {
+            Some(Reason::Inconsistent)
+        } else {
+            match state {
+                SyncState::OutOfSync => Some(Reason::OutOfSync),
+                SyncState::Unknown => Some(Reason::Unknown),
+                _ if error_bound_ns > w[word::DECLARED_ACCURACY_NS] => Some(Reason::OutOfSync),
+                _ if leap == LeapState::Unknown => Some(Reason::LeapUnknown),
+                SyncState::InSync | SyncState::SoonOutOfSync => None,
+            }
+        };
+    Ok(Published {
+        state,
+        leap,
+        error_bound_ns,
+        writer_closed: writer_closed(w[word::FLAGS]),
+        updated_at_mono_ns,
+        valid_until_mono_ns,
+        window_start_mono_ns: w[word::LEAP_WINDOW_START_MONO_NS] as i64,
+        window_end_mono_ns: w[word::LEAP_WINDOW_END_MONO_NS] as i64,
+        standing_refusal,
+    })
+}
+
+/// The verdict for a decoded version at the reader's CLOCK_MONOTONIC `now`. Checks, in the
+/// order an operator wants to hear about them: writer closed, clock domain, expiry, the
+/// version's standing refusal, leap window.
 ///
 /// `clock_domain_ok` is false when the reader found at open that its CLOCK_MONOTONIC differs
-/// from the writer's (time namespaces).
+/// from the writer's (time namespaces); an update from the reader's future says the same.
 #[inline]
-pub fn judge(
+pub(crate) fn judge_at(p: &Published, now: i64, clock_domain_ok: bool) -> Verdict {
+    let reason = if p.writer_closed {
+        Some(Reason::WriterGone)
+    } else if !clock_domain_ok || now < p.updated_at_mono_ns {
+        Some(Reason::ClockNamespace)
+    } else if now >= p.valid_until_mono_ns {
+        Some(Reason::Expired)
+    } else if p.standing_refusal.is_some() {
+        p.standing_refusal
+    } else if p.window_start_mono_ns <= now && now < p.window_end_mono_ns {
+        Some(Reason::InLeapWindow)
+    } else {
+        None
+    };
+    Verdict {
+        may_sign: reason.is_none(),
+        state: p.state,
+        leap: p.leap,
+        error_bound_ns: p.error_bound_ns,
+        reason,
+    }
+}
+
+/// Decides a verdict from one seqlock read of the verdict block and the reader's clock (the
+/// reader does the same in two steps, caching the decoded block).
+#[cfg(test)]
+pub(crate) fn judge(
     outcome: ReadOutcome,
     w: &[u64; VERDICT_WORDS],
     now_mono_ns: i64,
     clock_domain_ok: bool,
 ) -> Verdict {
     match outcome {
-        ReadOutcome::Copied { .. } => {}
-        ReadOutcome::NeverWritten => return Verdict::refused(Reason::Unknown),
-        ReadOutcome::Busy => return Verdict::refused(Reason::Busy),
+        ReadOutcome::Copied { .. } => match decode_block(w) {
+            Ok(published) => judge_at(&published, now_mono_ns, clock_domain_ok),
+            Err(reason) => Verdict::refused(reason),
+        },
+        ReadOutcome::NeverWritten => Verdict::refused(Reason::Unknown),
+        ReadOutcome::Busy => Verdict::refused(Reason::Busy),
     }
-    if w[word::VERDICT_CHECKSUM] != verdict_checksum(w) {
-        return Verdict::refused(Reason::Checksum);
-    }
-    let (Some(state), Some(leap)) = (
-        SyncState::from_code(w[word::SYNC_STATE]),
-        LeapState::from_code(w[word::LEAP_STATE]),
-    ) else {
-        return Verdict::refused(Reason::Inconsistent);
-    };
-    let error_bound_ns = w[word::ERROR_BOUND_NS];
-    let reason = refusal(state, leap, w, now_mono_ns, clock_domain_ok);
-    Verdict {
-        may_sign: reason.is_none(),
-        state,
-        leap,
-        error_bound_ns,
-        reason,
-    }
-}
-
-/// The first check that fails, in the order a signer's operator would want to hear about it.
-#[inline]
-fn refusal(
-    state: SyncState,
-    leap: LeapState,
-    w: &[u64; VERDICT_WORDS],
-    now: i64,
-    clock_domain_ok: bool,
-) -> Option<Reason> {
-    let updated_at = w[word::UPDATED_AT_MONO_NS] as i64;
-    let valid_until = w[word::VALID_UNTIL_MONO_NS] as i64;
-    if writer_closed(w[word::FLAGS]) {
-        return Some(Reason::WriterGone);
-    }
-    if !clock_domain_ok || now < updated_at {
-        return Some(Reason::ClockNamespace);
-    }
-    if now >= valid_until {
-        return Some(Reason::Expired);
-    }
-    if valid_until.saturating_sub(updated_at) > MAX_VALIDITY_NS {
-        return Some(Reason::Inconsistent);
-    }
-    match state {
-        SyncState::InSync | SyncState::SoonOutOfSync => {}
-        SyncState::OutOfSync => return Some(Reason::OutOfSync),
-        SyncState::Unknown => return Some(Reason::Unknown),
-    }
-    if w[word::ERROR_BOUND_NS] > w[word::DECLARED_ACCURACY_NS] {
-        return Some(Reason::OutOfSync);
-    }
-    if leap == LeapState::Unknown {
-        return Some(Reason::LeapUnknown);
-    }
-    let window_start = w[word::LEAP_WINDOW_START_MONO_NS] as i64;
-    let window_end = w[word::LEAP_WINDOW_END_MONO_NS] as i64;
-    if window_start <= now && now < window_end {
-        return Some(Reason::InLeapWindow);
-    }
-    None
 }
 
 #[cfg(test)]

@@ -209,6 +209,24 @@ mod tests {
     }
 
     #[test]
+    fn each_new_version_replaces_the_verified_copy() {
+        let (mut writer, mut reader) = heap_pair();
+        let mut state = insync_at(monotonic_ns());
+        writer.publish(&state);
+        assert!(reader.check().may_sign);
+        assert!(reader.check().may_sign, "same version, reused");
+        state.sync = SyncState::OutOfSync;
+        writer.publish(&state);
+        assert_eq!(reader.check().reason, Some(Reason::OutOfSync));
+        state.sync = SyncState::InSync;
+        state.error_bound_ns = 7;
+        writer.publish(&state);
+        let v = reader.check();
+        assert_eq!((v.may_sign, v.error_bound_ns), (true, 7));
+        assert_eq!(reader.check_uncached(), v);
+    }
+
+    #[test]
     fn out_of_sync_state_is_refused() {
         let (mut writer, mut reader) = heap_pair();
         let mut state = insync_at(monotonic_ns());

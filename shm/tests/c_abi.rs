@@ -96,7 +96,7 @@ fn parse_constants(out: &str) -> HashMap<String, i64> {
 #[test]
 fn header_constants_match_the_library() {
     let scratch = ScratchDir::new("c-constants");
-    let out = run(&mut Command::new(build_shared(&scratch)).arg("constants"));
+    let out = run(Command::new(build_shared(&scratch)).arg("constants"));
     let c = parse_constants(&out);
     let codes = [
         ("PPSD_SHM_OK", PPSD_SHM_OK),

@@ -77,6 +77,7 @@ fn run_reader(path: &str, end_ns: i64) {
     let mut reader = Reader::open(path).expect("open record");
     let mut c = Counts::default();
     let mut last_seq = 0;
+    let mut last_checked_n = 0;
     let mut i = 0u64;
     loop {
         i += 1;
@@ -106,6 +107,15 @@ fn run_reader(path: &str, end_ns: i64) {
         if i % 4 == 0 {
             c.checks += 1;
             let v = reader.check();
+            // Publish n has sequence 2n. The version check() judges never goes back, neither
+            // behind its own last one nor behind the snapshot taken just before.
+            if v.reason.is_none() {
+                let n = v.error_bound_ns;
+                if n < last_checked_n || n < last_seq / 2 {
+                    c.torn_accepted += 1;
+                }
+                last_checked_n = n;
+            }
             match v.reason {
                 None | Some(Reason::Busy) => {}
                 Some(Reason::Checksum) => c.checksum_rejects += 1,
