@@ -277,7 +277,7 @@ pub extern "C" fn ppsd_shm_layout_version() -> u32 {
     crate::layout::LAYOUT_VERSION
 }
 
-#[cfg(all(test, not(miri)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

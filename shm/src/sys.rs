@@ -5,7 +5,9 @@
 //! tests still exercise the reader and writer logic. This module must never install signal
 //! handlers, change a clock, or write to a read-only mapping.
 
-use crate::layout::{Record, RECORD_SIZE};
+use crate::layout::Record;
+#[cfg(not(miri))]
+use crate::layout::RECORD_SIZE;
 use std::fs::File;
 use std::io;
 use std::ptr::NonNull;
@@ -17,6 +19,7 @@ pub(crate) struct Region {
     /// Points at a live `Record` for as long as `self` lives (mapping or `heap`).
     ptr: NonNull<Record>,
     /// True when `ptr` came from `mmap` and must be unmapped on drop.
+    #[cfg_attr(miri, allow(dead_code))]
     mapped: bool,
     /// Keeps a heap record alive; `None` for mappings.
     _heap: Option<Arc<Record>>,
@@ -150,7 +153,7 @@ pub fn realtime() -> Option<(i64, u32)> {
     clock_gettime(libc::CLOCK_REALTIME).map(|ts| (ts.tv_sec, ts.tv_nsec as u32))
 }
 
-#[cfg(all(test, not(miri)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -236,6 +236,43 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_reader_never_accepts_a_mixed_copy() {
+        // Under Miri this also runs its data-race detector and weak-memory emulation.
+        let publishes: u64 = if cfg!(miri) { 60 } else { 20_000 };
+        let (mut writer, mut reader) = heap_pair();
+        let base = insync_at(monotonic_ns());
+        let version = move |n: u64| State {
+            error_bound_ns: n,
+            offset_ns: -(n as i64),
+            tai_offset_s: n as i64,
+            ..base
+        };
+        writer.publish(&version(1));
+        let handle = std::thread::spawn(move || {
+            for n in 2..=publishes {
+                writer.publish(&version(n));
+            }
+            writer
+        });
+        let mut last = 0;
+        while last < publishes {
+            match reader.snapshot() {
+                Ok(snap) => {
+                    let n = snap.state.error_bound_ns;
+                    assert_eq!(snap.state, version(n), "mixed copy accepted");
+                    assert_eq!(snap.seq, 2 * n);
+                    assert!(n >= last, "went back from {last} to {n}");
+                    last = n;
+                }
+                Err(reason) => assert_eq!(reason, Reason::Busy),
+            }
+            let v = reader.check();
+            assert!(v.error_bound_ns >= last, "check went back");
+        }
+        drop(handle.join().unwrap());
+    }
+
+    #[test]
     fn temp_name_sits_beside_the_record() {
         let tmp = temp_path(Path::new("/run/ppsd/state")).unwrap();
         let expected = format!("/run/ppsd/.state.tmp-{}", std::process::id());
