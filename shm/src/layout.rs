@@ -206,6 +206,41 @@ mod tests {
     }
 
     #[test]
+    fn layout_md_states_the_same_constants() {
+        let doc = include_str!("../LAYOUT.md");
+        let hex = |v: u64| format!("0x{v:016X}");
+        for needle in [
+            hex(MAGIC),
+            hex(checksum(VERDICT_CHECKSUM_TAG, &[0; 9])),
+            hex(checksum(VERDICT_CHECKSUM_TAG, &[1, 2, 3, 4, 5, 6, 7, 8, 9])),
+            hex(checksum(INFO_CHECKSUM_TAG, &[0; 15])),
+            hex(CHECKSUM_SEED),
+            hex(CHECKSUM_INDEX_KEY),
+            hex(CHECKSUM_MULTIPLIER),
+            format!("exactly **{RECORD_SIZE} bytes**"),
+        ] {
+            assert!(doc.contains(&needle), "LAYOUT.md lacks {needle}");
+        }
+        for (name, index) in [
+            ("sync_state", word::SYNC_STATE),
+            ("valid_until_mono_ns", word::VALID_UNTIL_MONO_NS),
+            ("verdict_checksum", word::VERDICT_CHECKSUM),
+            ("frequency_offset_ppt", word::FREQUENCY_OFFSET_PPT),
+            ("info_checksum", word::INFO_CHECKSUM),
+        ] {
+            let row = format!("| {index} | {} | ", 128 + 8 * index);
+            let field = format!(" | `{name}` | ");
+            let line = doc
+                .lines()
+                .find(|l| l.starts_with('|') && l.contains(&field));
+            assert!(
+                line.is_some_and(|l| l.starts_with(&row)),
+                "LAYOUT.md row for {name}"
+            );
+        }
+    }
+
+    #[test]
     fn zero_payload_does_not_carry_a_valid_zero_checksum() {
         assert_ne!(checksum(VERDICT_CHECKSUM_TAG, &[0; 9]), 0);
         assert_ne!(checksum(INFO_CHECKSUM_TAG, &[0; 15]), 0);
