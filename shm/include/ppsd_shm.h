@@ -77,6 +77,7 @@ extern "C" {
 #define PPSD_SHM_REASON_LEAP_UNKNOWN 10    /* leap second state unknown */
 #define PPSD_SHM_REASON_INCONSISTENT 11    /* record contradicts itself */
 #define PPSD_SHM_REASON_CLOCK_UNREADABLE 12 /* CLOCK_REALTIME read failed */
+#define PPSD_SHM_REASON_FILE_SHRUNK 13     /* file truncated under the mapping (guard) */
 
 /* Opaque reader handle. */
 typedef struct ppsd_shm ppsd_shm;
@@ -127,6 +128,16 @@ const char *ppsd_shm_strerror(int code);
 
 /* Static description of a PPSD_SHM_REASON_* code. Never NULL. */
 const char *ppsd_shm_reason_str(uint32_t reason);
+
+/*
+ * Opt-in, process-wide, idempotent: install a SIGBUS handler so that a record
+ * file truncated under a reader's mapping makes its checks refuse with
+ * PPSD_SHM_REASON_FILE_SHRUNK instead of killing the process. Faults outside
+ * this library's mappings go to the previously installed handler (or the
+ * default action). Call once at startup, after any runtime that installs its
+ * own SIGBUS handler. Returns PPSD_SHM_OK or PPSD_SHM_E_IO.
+ */
+int ppsd_shm_install_sigbus_guard(void);
 
 /* The layout version the library reads; compare with PPSD_SHM_LAYOUT_VERSION. */
 uint32_t ppsd_shm_layout_version(void);

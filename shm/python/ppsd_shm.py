@@ -22,7 +22,8 @@ import ctypes.util
 import os
 from typing import NamedTuple, Optional
 
-__all__ = ["Reader", "Verdict", "Stamp", "ShmError", "load_library", "DEFAULT_PATH",
+__all__ = ["Reader", "Verdict", "Stamp", "ShmError", "load_library", "install_sigbus_guard",
+           "DEFAULT_PATH",
            "SYNC_STATES", "LEAP_STATES", "REASONS"]
 
 DEFAULT_PATH = "/run/ppsd/state"
@@ -33,6 +34,7 @@ REASONS = {
     0: None, 1: "EXPIRED", 2: "OUT_OF_SYNC", 3: "UNKNOWN", 4: "IN_LEAP_WINDOW",
     5: "WRITER_GONE", 6: "LAYOUT_MISMATCH", 7: "BUSY", 8: "CHECKSUM",
     9: "CLOCK_NAMESPACE", 10: "LEAP_UNKNOWN", 11: "INCONSISTENT", 12: "CLOCK_UNREADABLE",
+    13: "FILE_SHRUNK",
 }
 ERRORS = {
     -1: "INVALID_ARGUMENT", -2: "NOT_FOUND", -3: "IO", -4: "NOT_REGULAR_FILE",
@@ -105,6 +107,8 @@ def load_library(path=None):
     lib.ppsd_shm_strerror.restype = ctypes.c_char_p
     lib.ppsd_shm_reason_str.argtypes = [ctypes.c_uint32]
     lib.ppsd_shm_reason_str.restype = ctypes.c_char_p
+    lib.ppsd_shm_install_sigbus_guard.argtypes = []
+    lib.ppsd_shm_install_sigbus_guard.restype = ctypes.c_int
     lib.ppsd_shm_layout_version.argtypes = []
     lib.ppsd_shm_layout_version.restype = ctypes.c_uint32
     version = lib.ppsd_shm_layout_version()
@@ -114,6 +118,16 @@ def load_library(path=None):
     if path is None:
         _lib = lib
     return lib
+
+
+def install_sigbus_guard():
+    """Opt-in, process-wide: a record file truncated under a reader's mapping then makes checks
+    refuse with reason FILE_SHRUNK instead of killing the interpreter with SIGBUS. Call once,
+    after enabling faulthandler if you use it (other SIGBUS faults are passed on to it)."""
+    lib = load_library()
+    rc = lib.ppsd_shm_install_sigbus_guard()
+    if rc != 0:
+        raise ShmError(rc, f"ppsd_shm_install_sigbus_guard: {lib.ppsd_shm_strerror(rc).decode()}")
 
 
 def _verdict(lib, raw):

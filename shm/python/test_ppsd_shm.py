@@ -63,6 +63,12 @@ class ReaderTest(unittest.TestCase):
             ppsd_shm.Reader(path("badmagic"))
         self.assertEqual(ctx.exception.name, "BAD_MAGIC")
 
+    def test_sigbus_guard_installs_idempotently(self):
+        ppsd_shm.install_sigbus_guard()
+        ppsd_shm.install_sigbus_guard()
+        with ppsd_shm.Reader(path("insync")) as shm:
+            self.assertTrue(shm.check().may_sign)
+
     def test_closed_reader_refuses_use(self):
         shm = ppsd_shm.Reader(path("insync"))
         shm.close()

@@ -267,8 +267,21 @@ pub extern "C" fn ppsd_shm_reason_str(reason: u32) -> *const c_char {
         Some(Reason::LeapUnknown) => c"leap second state unknown",
         Some(Reason::Inconsistent) => c"record contradicts itself",
         Some(Reason::ClockUnreadable) => c"CLOCK_REALTIME could not be read",
+        Some(Reason::FileShrunk) => c"record file truncated under the mapping",
     };
     text.as_ptr()
+}
+
+/// Installs the process-wide SIGBUS guard (see `ppsd_shm.h`). Returns `PPSD_SHM_OK`, or
+/// `PPSD_SHM_E_IO` if `sigaction` failed.
+#[cfg(not(miri))]
+#[no_mangle]
+pub extern "C" fn ppsd_shm_install_sigbus_guard() -> c_int {
+    match catch_unwind(crate::sigbus::install_sigbus_guard) {
+        Ok(Ok(())) => PPSD_SHM_OK,
+        Ok(Err(_)) => PPSD_SHM_E_IO,
+        Err(_) => PPSD_SHM_E_PANIC,
+    }
 }
 
 /// The layout version this library reads.

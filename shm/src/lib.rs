@@ -42,6 +42,8 @@ pub mod ffi;
 pub mod layout;
 #[cfg(not(loom))]
 mod reader;
+#[cfg(not(any(loom, miri)))]
+mod sigbus;
 #[cfg(not(loom))]
 mod state;
 #[cfg(not(loom))]
@@ -59,6 +61,8 @@ pub use error::{CreateError, OpenError, OpenErrorKind};
 pub use layout::{LAYOUT_VERSION, RECORD_SIZE};
 #[cfg(not(loom))]
 pub use reader::{Reader, Snapshot, Stamp, PATH_CHECK_INTERVAL_NS};
+#[cfg(not(any(loom, miri)))]
+pub use sigbus::{install_sigbus_guard, GUARD_SLOTS};
 #[cfg(not(loom))]
 pub use state::{Ident, IdentError, LeapState, LeapWindow, State, SyncState, IDENT_LEN};
 #[cfg(not(loom))]

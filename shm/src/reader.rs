@@ -292,7 +292,12 @@ impl Reader {
                 return self.verdict(failure, sys::monotonic_ns());
             }
         }
-        match self.gone {
+        let reason = if self.region.shrunk() {
+            Some(Reason::FileShrunk)
+        } else {
+            self.gone
+        };
+        match reason {
             Some(reason) => Verdict {
                 reason: Some(reason),
                 ..verdict

@@ -23,6 +23,9 @@ pub(crate) struct Region {
     mapped: bool,
     /// Keeps a heap record alive; `None` for mappings.
     _heap: Option<Arc<Record>>,
+    /// The SIGBUS guard's registration of a read-only mapping.
+    #[cfg(not(miri))]
+    guard: Option<crate::sigbus::GuardSlot>,
 }
 
 // SAFETY: a `Region` only hands out `&Record`, and `Record` is made of atomics only (it is
@@ -41,6 +44,8 @@ impl Region {
             ptr,
             mapped: false,
             _heap: Some(record),
+            #[cfg(not(miri))]
+            guard: None,
         }
     }
 
@@ -85,11 +90,27 @@ impl Region {
                 return Err(io::Error::last_os_error());
             }
             let ptr = NonNull::new(addr.cast::<Record>()).ok_or_else(io::Error::last_os_error)?;
+            let guard = (!writable)
+                .then(|| crate::sigbus::GuardSlot::register(ptr.as_ptr() as usize))
+                .flatten();
             Ok(Region {
                 ptr,
                 mapped: true,
                 _heap: None,
+                guard,
             })
+        }
+    }
+
+    /// True if the SIGBUS guard found the file shrunk under this mapping (see `sigbus.rs`).
+    pub(crate) fn shrunk(&self) -> bool {
+        #[cfg(not(miri))]
+        {
+            self.guard.as_ref().is_some_and(|g| g.shrunk())
+        }
+        #[cfg(miri)]
+        {
+            false
         }
     }
 
@@ -109,6 +130,9 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
+        // Leave the SIGBUS guard's registry before the address range can be reused.
+        #[cfg(not(miri))]
+        drop(self.guard.take());
         #[cfg(not(miri))]
         if self.mapped {
             // SAFETY: `ptr` came from our own successful mmap of RECORD_SIZE bytes and no

@@ -46,11 +46,14 @@ pub enum Reason {
     Inconsistent = 11,
     /// The reader could not read CLOCK_REALTIME for a timestamp (code 12).
     ClockUnreadable = 12,
+    /// The record file was truncated under the reader's mapping; the SIGBUS guard caught the
+    /// fault (code 13).
+    FileShrunk = 13,
 }
 
 impl Reason {
     /// All reasons, in code order.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Expired,
         Reason::OutOfSync,
         Reason::Unknown,
@@ -63,6 +66,7 @@ impl Reason {
         Reason::LeapUnknown,
         Reason::Inconsistent,
         Reason::ClockUnreadable,
+        Reason::FileShrunk,
     ];
 
     /// A short description, one line, no trailing period.
@@ -80,6 +84,7 @@ impl Reason {
             Reason::LeapUnknown => "leap second state unknown",
             Reason::Inconsistent => "record contradicts itself",
             Reason::ClockUnreadable => "CLOCK_REALTIME could not be read",
+            Reason::FileShrunk => "record file truncated under the mapping",
         }
     }
 

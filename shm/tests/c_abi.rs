@@ -151,6 +151,7 @@ fn header_constants_match_the_library() {
         ("LEAP_UNKNOWN", Reason::LeapUnknown),
         ("INCONSISTENT", Reason::Inconsistent),
         ("CLOCK_UNREADABLE", Reason::ClockUnreadable),
+        ("FILE_SHRUNK", Reason::FileShrunk),
     ];
     assert_eq!(
         reasons.len(),
@@ -176,6 +177,8 @@ fn header_constants_match_the_library() {
         i64::from(ppsd_shm::LAYOUT_VERSION)
     );
     assert!(out.contains("strerror -2=no such file (is ppsd running?)\n"));
+    assert!(out.contains("reason 14=unknown reason code\n"));
+    assert_eq!(c["guard_install"], i64::from(PPSD_SHM_OK));
 }
 
 /// Runs the probe's `check` mode over a set of record files and returns its lines by path.

@@ -31,7 +31,7 @@ fn python_binding_passes_its_tests() {
     println!("{stderr}");
     assert!(out.status.success(), "python tests failed:\n{stderr}");
     assert!(
-        stderr.contains("Ran 7 tests"),
+        stderr.contains("Ran 8 tests"),
         "unexpected test count:\n{stderr}"
     );
     assert!(stderr.trim_end().ends_with("OK"), "{stderr}");

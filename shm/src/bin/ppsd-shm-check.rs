@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             other => path = other.to_owned(),
         }
     }
+    if let Err(e) = ppsd_shm::install_sigbus_guard() {
+        eprintln!("ppsd-shm-check: SIGBUS guard not installed: {e}");
+    }
     let mut reader = match Reader::open(&path) {
         Ok(reader) => reader,
         Err(e) => {

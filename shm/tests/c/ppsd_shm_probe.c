@@ -51,10 +51,12 @@ static void constants(void) {
     SHOW(PPSD_SHM_REASON_LEAP_UNKNOWN);
     SHOW(PPSD_SHM_REASON_INCONSISTENT);
     SHOW(PPSD_SHM_REASON_CLOCK_UNREADABLE);
+    SHOW(PPSD_SHM_REASON_FILE_SHRUNK);
+    printf("const guard_install=%d\n", ppsd_shm_install_sigbus_guard());
     printf("const library_layout_version=%u\n", ppsd_shm_layout_version());
     for (int code = 0; code >= -11; code--)
         printf("strerror %d=%s\n", code, ppsd_shm_strerror(code));
-    for (uint32_t reason = 0; reason <= 13; reason++)
+    for (uint32_t reason = 0; reason <= 14; reason++)
         printf("reason %u=%s\n", reason, ppsd_shm_reason_str(reason));
 }
 
