@@ -89,11 +89,12 @@ impl Reason {
     }
 
     /// True for refusals that a replaced file (daemon restart) could explain, so the reader
-    /// should look at the path again.
+    /// should look at the path again. `Busy` counts: a writer that died mid-write leaves the
+    /// sequence odd for good, and only its successor's new file ends that.
     pub(crate) fn may_be_restart(self) -> bool {
         !matches!(
             self,
-            Reason::OutOfSync | Reason::InLeapWindow | Reason::Busy | Reason::ClockUnreadable
+            Reason::OutOfSync | Reason::InLeapWindow | Reason::ClockUnreadable
         )
     }
 }

@@ -335,3 +335,22 @@ fn replacement_with_a_newer_layout_is_reported_as_layout_mismatch() {
     fs::rename(&tmp, &path).unwrap();
     assert_eq!(reader.check().reason, Some(Reason::LayoutMismatch));
 }
+
+#[test]
+fn reader_stuck_on_a_writer_that_died_mid_write_follows_its_successor() {
+    let dir = ScratchDir::new("midwrite");
+    let path = dir.path("state");
+    // A valid header and a sequence left odd: the writer died between its two stores.
+    let mut bytes = header_bytes(MAGIC, 1, RECORD_SIZE as u32, RECORD_SIZE);
+    bytes[64..72].copy_from_slice(&7u64.to_le_bytes());
+    write_file(&path, &bytes);
+    let mut reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.check().reason, Some(Reason::Busy));
+    let mut successor = Writer::create(&path).unwrap();
+    successor.publish(&insync_for(2_000_000_000));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !reader.check().may_sign && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(reader.check().may_sign, "{:?}", reader.check());
+}
