@@ -63,12 +63,17 @@ impl Fixture {
         }
     }
 
-    /// Publishes a state valid for 9 s and returns a reader that may sign.
-    fn fresh_reader(&self) -> Reader {
+    /// Publishes a state valid for 9 s (records may not claim more than 10 s).
+    fn refresh(&self) {
         self.writer
             .lock()
             .expect("writer")
             .publish(&insync(9_000_000_000));
+    }
+
+    /// Publishes a fresh state and returns a reader that may sign.
+    fn fresh_reader(&self) -> Reader {
+        self.refresh();
         let mut reader = Reader::open(&self.path).expect("open record");
         let v = reader.check();
         assert!(v.may_sign, "bench must measure the may-sign path: {v:?}");
@@ -157,8 +162,11 @@ fn criterion_groups(c: &mut Criterion, fixture: &Fixture) {
         let mut reader = fixture.fresh_reader();
         let contention = contended.then(|| Contention::start(fixture));
         let mut group = c.benchmark_group(name);
+        fixture.refresh();
         group.bench_function("clock_gettime_monotonic", |b| b.iter(raw_clock_gettime));
+        fixture.refresh();
         group.bench_function("check", |b| b.iter(|| black_box(reader.check())));
+        fixture.refresh();
         group.bench_function("timestamp", |b| b.iter(|| black_box(reader.timestamp())));
         group.finish();
         assert!(reader.check().may_sign, "state expired during the bench");
@@ -169,26 +177,59 @@ fn criterion_groups(c: &mut Criterion, fixture: &Fixture) {
     }
 }
 
-/// Per-call ns over `batches` timed batches of 16 calls: (median, p99).
-fn per_call_ns(batches: usize, mut call: impl FnMut()) -> (f64, f64) {
+/// The calls the table compares, in its row order; the first three are clock reads.
+const CALLS: [&str; 7] = [
+    "batch timer (empty)",
+    "clock_gettime(MONOTONIC)",
+    "monotonic_ns()",
+    "Instant::now()",
+    "check()",
+    "timestamp()",
+    "check_uncached()",
+];
+
+/// Time of one 16-call batch of call number `which` (see [`CALLS`]), per call, in ns.
+fn time_batch(which: usize, reader: &mut Reader) -> f64 {
     const BATCH: u32 = 16;
-    let mut samples: Vec<f64> = (0..batches)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..BATCH {
-                call();
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        match which {
+            0 => {}
+            1 => drop(black_box(raw_clock_gettime())),
+            2 => drop(black_box(monotonic_ns())),
+            3 => drop(black_box(Instant::now())),
+            4 => drop(black_box(reader.check())),
+            5 => drop(black_box(reader.timestamp())),
+            _ => drop(black_box(reader.check_uncached())),
+        }
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(BATCH)
+}
+
+/// Median and p99 of per-call ns for every call in [`CALLS`], from `batches` batches each,
+/// measured in interleaved rounds so that background load hits every call alike.
+fn measure_all(fixture: &Fixture, reader: &mut Reader, batches: usize) -> Vec<(f64, f64)> {
+    const ROUNDS: usize = 20;
+    let mut samples = vec![Vec::with_capacity(batches); CALLS.len()];
+    for _ in 0..ROUNDS {
+        fixture.refresh();
+        for (which, bucket) in samples.iter_mut().enumerate() {
+            bucket.extend((0..batches / ROUNDS).map(|_| time_batch(which, reader)));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut bucket| {
+            bucket.sort_by(f64::total_cmp);
+            (bucket[bucket.len() / 2], bucket[bucket.len() * 99 / 100])
         })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    (samples[batches / 2], samples[batches * 99 / 100])
+        .collect()
 }
 
 fn percentile_table(fixture: &Fixture, batches: usize) {
     println!();
-    println!("per-call ns, {batches} batches of 16 calls, batch-timer cost subtracted;");
-    println!("ratios divide by the fastest of the three clock reads");
+    println!("per-call ns: {batches} batches of 16 calls per row, in 20 interleaved rounds;");
+    println!("the empty batch's cost is subtracted; ratios divide by the fastest clock read");
     println!(
         "{:<24} {:<28} {:>8} {:>8} {:>13} {:>10}",
         "scenario", "call", "median", "p99", "ratio median", "ratio p99"
@@ -201,45 +242,7 @@ fn percentile_table(fixture: &Fixture, batches: usize) {
         };
         let mut reader = fixture.fresh_reader();
         let contention = contended.then(|| Contention::start(fixture));
-        let (timer_med, timer_p99) = per_call_ns(batches, || {});
-        let mut rows: Vec<(&str, (f64, f64))> = vec![
-            (
-                "clock_gettime(MONOTONIC)",
-                per_call_ns(batches, || {
-                    black_box(raw_clock_gettime());
-                }),
-            ),
-            (
-                "monotonic_ns()",
-                per_call_ns(batches, || {
-                    black_box(monotonic_ns());
-                }),
-            ),
-            (
-                "Instant::now()",
-                per_call_ns(batches, || {
-                    black_box(Instant::now());
-                }),
-            ),
-            (
-                "check()",
-                per_call_ns(batches, || {
-                    black_box(reader.check());
-                }),
-            ),
-            (
-                "timestamp()",
-                per_call_ns(batches, || {
-                    black_box(reader.timestamp());
-                }),
-            ),
-            (
-                "check_uncached()",
-                per_call_ns(batches, || {
-                    black_box(reader.check_uncached());
-                }),
-            ),
-        ];
+        let rows = measure_all(fixture, &mut reader, batches);
         assert!(
             reader.check().may_sign,
             "state expired during the measurement"
@@ -247,13 +250,14 @@ fn percentile_table(fixture: &Fixture, batches: usize) {
         if let Some(contention) = contention {
             contention.stop();
         }
-        for (_, (m, p)) in rows.iter_mut() {
-            *m -= timer_med;
-            *p -= timer_p99;
-        }
-        let base_m = rows[..3].iter().map(|r| r.1 .0).fold(f64::MAX, f64::min);
-        let base_p = rows[..3].iter().map(|r| r.1 .1).fold(f64::MAX, f64::min);
-        for (call, (m, p)) in rows {
+        let (timer_m, timer_p) = rows[0];
+        let net: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|(m, p)| (m - timer_m, p - timer_p))
+            .collect();
+        let base_m = net[1..4].iter().map(|r| r.0).fold(f64::MAX, f64::min);
+        let base_p = net[1..4].iter().map(|r| r.1).fold(f64::MAX, f64::min);
+        for (call, (m, p)) in CALLS.iter().zip(&net).skip(1) {
             println!(
                 "{name:<24} {call:<28} {m:>8.1} {p:>8.1} {:>13.2} {:>10.2}",
                 m / base_m,
