@@ -5,17 +5,18 @@
 //! a handful of comparisons; no system call besides the (vDSO) clock read, no allocation, no
 //! lock. Each published version is copied through the seqlock, checksum-verified and decoded
 //! once, the first time a check sees its sequence; later checks of the same version reuse that
-//! verified copy (the single writer moves the sequence on before it changes any word). Only a refusal that a daemon restart could explain takes the
-//! slow path, which looks at the path at most every [`PATH_CHECK_INTERVAL_NS`] and reopens
-//! the file if it was replaced.
+//! verified copy (the single writer moves the sequence on before it changes any word). Only a
+//! refusal that a daemon restart could explain takes the slow path, which looks at the path at
+//! most every [`PATH_CHECK_INTERVAL_NS`] and reopens the file if it was replaced.
 //!
 //! Shrinking files: the writer never truncates; it replaces the file by rename, which leaves
 //! this reader's mapping (and the old inode) intact. Open checks the size with `fstat` on the
-//! same descriptor it maps, so a short file is an error, not a mapping. What no library can
-//! prevent is the file's owner or root truncating the very inode that is mapped: the next read
-//! of a page past the new end raises SIGBUS. Files writable by group or others are refused
-//! so that only the daemon's user and root can do that. This module must never write to the
-//! mapping or install signal handlers.
+//! same descriptor it maps, so a short file is an error, not a mapping, and refuses files
+//! writable by group or others, so only the daemon's user and root can truncate the mapped
+//! inode. If one of them does, the next read of the lost page raises SIGBUS, which kills the
+//! signer unless it installed the opt-in guard (`sigbus.rs`); with the guard the read sees
+//! zeros and the check refuses with [`Reason::FileShrunk`]. This module must never write to
+//! the mapping or install signal handlers itself.
 
 use crate::error::{OpenError, OpenErrorKind};
 use crate::layout::{Record, LAYOUT_VERSION, MAGIC, RECORD_SIZE, TIMENS_OFFSET_UNKNOWN};
