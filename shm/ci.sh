@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every check of the ppsd-shm crate: unit and integration tests (C program, Python binding,
+# multi-process stress test, time-namespace test), the loom model, Miri when installed, and the
+# benches in criterion's quick mode. Usage: shm/ci.sh [--full]
+#   --full  stress test for 10 s instead of 1 s, benches in full mode.
+# Needs: cargo, cc, pkg-config, python3, unshare (util-linux), root for the time namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+full=0
+[[ "${1:-}" == "--full" ]] && full=1
+
+echo "== ppsd-shm: cargo test"
+cargo test -p ppsd-shm
+
+echo "== ppsd-shm: multi-process stress test (release, $([[ $full == 1 ]] && echo 10 || echo 1) s)"
+PPSD_SHM_STRESS_SECS=$([[ $full == 1 ]] && echo 10 || echo 1) \
+    cargo test -p ppsd-shm --release --test stress
+
+echo "== ppsd-shm: loom model of the seqlock"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p ppsd-shm --release --test loom
+
+echo "== ppsd-shm: Miri (unit tests)"
+if cargo +nightly miri --version >/dev/null 2>&1; then
+    MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p ppsd-shm --lib
+else
+    echo "miri: not installed (rustup component add miri --toolchain nightly); skipped"
+fi
+
+echo "== ppsd-shm: benches"
+if [[ $full == 1 ]]; then
+    cargo bench -p ppsd-shm --bench reader
+else
+    cargo bench -p ppsd-shm --bench reader -- --quick
+fi
