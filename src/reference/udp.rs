@@ -6,6 +6,7 @@
 //! attacker who can send us a datagram must not be able to cancel a measurement with it.
 //! Nothing here blocks.
 
+use super::drive::{spent, QueryStatus};
 use super::{RefError, RefErrorKind};
 use mio::net::UdpSocket;
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ pub(crate) struct UdpChannel {
     pub(crate) socket: UdpSocket,
     pub(crate) name: String,
     pub(crate) deadline: Instant,
+    /// The query has ended; the channel takes no more answers.
+    done: bool,
     timeout: Duration,
     rejections: Vec<RefError>,
 }
@@ -46,6 +49,7 @@ impl UdpChannel {
             socket,
             name,
             deadline: Instant::now() + timeout,
+            done: false,
             timeout,
             rejections: Vec::new(),
         })
@@ -104,6 +108,43 @@ impl UdpChannel {
             },
         )
     }
+}
+
+/// A one-shot query over a [`UdpChannel`] that waits for one good answer datagram.
+pub(crate) trait DatagramQuery {
+    /// What a good answer yields.
+    type Output;
+    /// The query's channel.
+    fn chan(&mut self) -> &mut UdpChannel;
+    /// Handles one datagram: `Some` ends the query.
+    fn on_datagram(&mut self, bytes: &[u8]) -> Option<Result<Self::Output, RefError>>;
+}
+
+/// The receive loop every datagram query shares: reads all the socket holds (readiness is
+/// edge-triggered), ends the query on its first answer, an error or the deadline, and answers
+/// an error after that.
+pub(crate) fn poll_datagrams<Q: DatagramQuery>(
+    query: &mut Q,
+    now: Instant,
+) -> QueryStatus<Q::Output> {
+    if query.chan().done {
+        return QueryStatus::Done(Err(spent(&query.chan().name)));
+    }
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let result = loop {
+        match query.chan().recv(&mut buf) {
+            Ok(Some(n)) => {
+                if let Some(r) = query.on_datagram(&buf[..n]) {
+                    break r;
+                }
+            }
+            Ok(None) if now >= query.chan().deadline => break Err(query.chan().timeout_error()),
+            Ok(None) => return QueryStatus::Pending,
+            Err(e) => break Err(e),
+        }
+    };
+    query.chan().done = true;
+    QueryStatus::Done(result)
 }
 
 /// An error kind as text without the source prefix.

@@ -14,8 +14,8 @@ pub mod packet;
 
 pub use exchange::{ClientRequest, KissCode, Measurement};
 
-use super::drive::{spent, OneShot, QueryStatus};
-use super::udp::{delegate_source, UdpChannel, MAX_DATAGRAM};
+use super::drive::{OneShot, QueryStatus};
+use super::udp::{delegate_source, poll_datagrams, DatagramQuery, UdpChannel};
 use super::{realtime_now, RealtimeClock, RefError, RefErrorKind, SourceKind, TodSample};
 use packet::NtpHeader;
 use std::net::SocketAddr;
@@ -27,7 +27,6 @@ pub struct NtpQuery {
     chan: UdpChannel,
     request: ClientRequest,
     clock: RealtimeClock,
-    done: bool,
 }
 
 impl NtpQuery {
@@ -59,7 +58,6 @@ impl NtpQuery {
             chan,
             request,
             clock,
-            done: false,
         })
     }
 
@@ -69,7 +67,7 @@ impl NtpQuery {
     }
 
     /// Handles one datagram: `Some` ends the query.
-    fn on_datagram(&mut self, bytes: &[u8]) -> Option<Result<TodSample, RefError>> {
+    fn answer(&mut self, bytes: &[u8]) -> Option<Result<TodSample, RefError>> {
         let t4 = (self.clock)();
         let header = match NtpHeader::decode(bytes) {
             Ok(h) => h,
@@ -110,6 +108,18 @@ pub(crate) fn sample(
     }
 }
 
+impl DatagramQuery for NtpQuery {
+    type Output = TodSample;
+
+    fn chan(&mut self) -> &mut UdpChannel {
+        &mut self.chan
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8]) -> Option<Result<TodSample, RefError>> {
+        self.answer(bytes)
+    }
+}
+
 impl OneShot for NtpQuery {
     type Output = TodSample;
 
@@ -122,31 +132,7 @@ impl OneShot for NtpQuery {
     }
 
     fn poll(&mut self, now: Instant) -> QueryStatus<TodSample> {
-        if self.done {
-            return QueryStatus::Done(Err(spent(&self.chan.name)));
-        }
-        let mut buf = [0u8; MAX_DATAGRAM];
-        let result = loop {
-            match self.chan.recv(&mut buf) {
-                Ok(Some(n)) => {
-                    if let Some(r) = self.on_datagram(&buf[..n]) {
-                        break Some(r);
-                    }
-                }
-                Ok(None) if now >= self.chan.deadline => {
-                    break Some(Err(self.chan.timeout_error()))
-                }
-                Ok(None) => break None,
-                Err(e) => break Some(Err(e)),
-            }
-        };
-        match result {
-            Some(r) => {
-                self.done = true;
-                QueryStatus::Done(r)
-            }
-            None => QueryStatus::Pending,
-        }
+        poll_datagrams(self, now)
     }
 
     fn source_name(&self) -> &str {

@@ -16,10 +16,10 @@ pub mod fields;
 pub mod ke;
 pub mod records;
 
-use super::drive::{spent, OneShot, QueryStatus};
+use super::drive::{OneShot, QueryStatus};
 use super::ntp::packet::NtpHeader;
 use super::ntp::{sample, ClientRequest};
-use super::udp::{delegate_source, UdpChannel, MAX_DATAGRAM};
+use super::udp::{delegate_source, poll_datagrams, DatagramQuery, UdpChannel};
 use super::{realtime_now, RealtimeClock, RefError, RefErrorKind, SourceKind, TodSample};
 use fields::{AeadKey, ReplyError, NONCE_LEN, UID_LEN};
 use rand::RngCore;
@@ -121,7 +121,6 @@ impl NtsSession {
             uid,
             s2c: self.s2c.clone(),
             clock,
-            done: false,
         })
     }
 
@@ -153,7 +152,6 @@ pub struct NtsQuery {
     uid: [u8; UID_LEN],
     s2c: AeadKey,
     clock: RealtimeClock,
-    done: bool,
 }
 
 impl NtsQuery {
@@ -163,7 +161,7 @@ impl NtsQuery {
     }
 
     /// Handles one datagram: `Some` ends the query.
-    fn on_datagram(&mut self, bytes: &[u8]) -> Option<Result<NtsAnswer, RefError>> {
+    fn answer(&mut self, bytes: &[u8]) -> Option<Result<NtsAnswer, RefError>> {
         let t4 = (self.clock)();
         let cookies = match fields::verify_reply(bytes, &self.uid, &self.s2c) {
             Ok(c) => c,
@@ -197,6 +195,18 @@ impl NtsQuery {
     }
 }
 
+impl DatagramQuery for NtsQuery {
+    type Output = NtsAnswer;
+
+    fn chan(&mut self) -> &mut UdpChannel {
+        &mut self.chan
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8]) -> Option<Result<NtsAnswer, RefError>> {
+        self.answer(bytes)
+    }
+}
+
 impl OneShot for NtsQuery {
     type Output = NtsAnswer;
 
@@ -209,31 +219,7 @@ impl OneShot for NtsQuery {
     }
 
     fn poll(&mut self, now: Instant) -> QueryStatus<NtsAnswer> {
-        if self.done {
-            return QueryStatus::Done(Err(spent(&self.chan.name)));
-        }
-        let mut buf = [0u8; MAX_DATAGRAM];
-        let result = loop {
-            match self.chan.recv(&mut buf) {
-                Ok(Some(n)) => {
-                    if let Some(r) = self.on_datagram(&buf[..n]) {
-                        break Some(r);
-                    }
-                }
-                Ok(None) if now >= self.chan.deadline => {
-                    break Some(Err(self.chan.timeout_error()))
-                }
-                Ok(None) => break None,
-                Err(e) => break Some(Err(e)),
-            }
-        };
-        match result {
-            Some(r) => {
-                self.done = true;
-                QueryStatus::Done(r)
-            }
-            None => QueryStatus::Pending,
-        }
+        poll_datagrams(self, now)
     }
 
     fn source_name(&self) -> &str {
