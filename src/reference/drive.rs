@@ -76,3 +76,33 @@ pub(crate) fn spent(name: &str) -> RefError {
         RefErrorKind::Config("query polled after it finished".into()),
     )
 }
+
+/// Implements `mio::event::Source` for a query type by delegating to its channel's socket.
+macro_rules! delegate_source {
+    ($ty:ty, $($field:ident).+) => {
+        impl mio::event::Source for $ty {
+            fn register(
+                &mut self,
+                registry: &mio::Registry,
+                token: mio::Token,
+                interests: mio::Interest,
+            ) -> std::io::Result<()> {
+                self.$($field).+.register(registry, token, interests)
+            }
+
+            fn reregister(
+                &mut self,
+                registry: &mio::Registry,
+                token: mio::Token,
+                interests: mio::Interest,
+            ) -> std::io::Result<()> {
+                self.$($field).+.reregister(registry, token, interests)
+            }
+
+            fn deregister(&mut self, registry: &mio::Registry) -> std::io::Result<()> {
+                self.$($field).+.deregister(registry)
+            }
+        }
+    };
+}
+pub(crate) use delegate_source;

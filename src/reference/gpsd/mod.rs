@@ -14,6 +14,7 @@
 
 pub mod json;
 
+use super::drive::delegate_source;
 use super::drive::{spent, OneShot, QueryStatus};
 use super::LeapIndicator;
 use super::{
@@ -200,29 +201,7 @@ impl GpsdClient {
     }
 }
 
-impl mio::event::Source for GpsdClient {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> std::io::Result<()> {
-        self.stream.register(registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> std::io::Result<()> {
-        self.stream.reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &mio::Registry) -> std::io::Result<()> {
-        self.stream.deregister(registry)
-    }
-}
+delegate_source!(GpsdClient, stream);
 
 /// Waits, until a deadline, for the first TPV with a fix and a time.
 #[derive(Debug)]
@@ -305,29 +284,7 @@ impl OneShot for GpsdQuery {
     }
 }
 
-impl mio::event::Source for GpsdQuery {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> std::io::Result<()> {
-        self.client.register(registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> std::io::Result<()> {
-        self.client.reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &mio::Registry) -> std::io::Result<()> {
-        self.client.deregister(registry)
-    }
-}
+delegate_source!(GpsdQuery, client);
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,9 @@ pub mod packet;
 
 pub use exchange::{ClientRequest, KissCode, Measurement};
 
+use super::drive::delegate_source;
 use super::drive::{OneShot, QueryStatus};
-use super::udp::{delegate_source, poll_datagrams, DatagramQuery, UdpChannel};
+use super::udp::{poll_datagrams, DatagramQuery, UdpChannel};
 use super::{realtime_now, RealtimeClock, RefError, RefErrorKind, SourceKind, TodSample};
 use packet::NtpHeader;
 use std::net::SocketAddr;

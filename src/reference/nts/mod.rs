@@ -16,10 +16,11 @@ pub mod fields;
 pub mod ke;
 pub mod records;
 
+use super::drive::delegate_source;
 use super::drive::{OneShot, QueryStatus};
 use super::ntp::packet::NtpHeader;
 use super::ntp::{sample, ClientRequest};
-use super::udp::{delegate_source, poll_datagrams, DatagramQuery, UdpChannel};
+use super::udp::{poll_datagrams, DatagramQuery, UdpChannel};
 use super::{realtime_now, RealtimeClock, RefError, RefErrorKind, SourceKind, TodSample};
 use fields::{AeadKey, ReplyError, NONCE_LEN, UID_LEN};
 use rand::RngCore;
