@@ -60,7 +60,6 @@ pub fn run(args: &Args) -> ExitCode {
     match daemon::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("{e}");
             ExitCode::from(1)
         }
