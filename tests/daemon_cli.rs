@@ -29,18 +29,27 @@ fn check_config_prints_the_effective_config_or_one_error_line() {
     let out = ppsd(&["check-config", shipped.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let printed = text(&out.stdout);
-    assert!(printed.contains("declared_accuracy_ns = 1000000"), "{printed}");
+    assert!(
+        printed.contains("declared_accuracy_ns = 1000000"),
+        "{printed}"
+    );
     assert!(text(&out.stderr).contains("warning: no [[reference]]"));
 
     let dir = temp_dir("check");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[pps]\ndevice = \"/dev/pps1\"\n\n[trust]\ndeclared_accuracy_ns = 2e9\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "[pps]\ndevice = \"/dev/pps1\"\n\n[trust]\ndeclared_accuracy_ns = 2e9\n",
+    )
+    .unwrap();
     let out = ppsd(&["check-config", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with(&format!("{}:5: trust.declared_accuracy_ns: invalid type", bad.display())),
+        err.starts_with(&format!(
+            "{}:5: trust.declared_accuracy_ns: invalid type",
+            bad.display()
+        )),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -87,8 +96,14 @@ fn real_mode_with_a_missing_device_fails_before_touching_the_clock() {
     let out = ppsd(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("no-such-pps: open: No such file or directory"), "{err}");
-    assert!(!dir.join("state").exists(), "no record before the device opened");
+    assert!(
+        err.contains("no-such-pps: open: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("state").exists(),
+        "no record before the device opened"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -104,13 +119,21 @@ fn real_mode_without_cap_sys_time_is_refused_in_one_line() {
             return;
         }
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-            .arg(BIN);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(BIN);
         c
     } else {
         Command::new(BIN)
     };
-    let out = cmd.args(["run", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let out = cmd
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("needs CAP_SYS_TIME"), "{err}");

@@ -128,7 +128,10 @@ fn insync_second_instance_refused_bad_reload_kept_sigterm_closes() {
     let mut reader = wait_insync(&shm);
     let snap = reader.snapshot().unwrap();
     assert_eq!(snap.writer_pid, d.0.id());
-    assert_eq!(snap.state.tai_offset_s, 37, "from the leap list at the simulated date");
+    assert_eq!(
+        snap.state.tai_offset_s, 37,
+        "from the leap list at the simulated date"
+    );
     assert!(snap.state.error_bound_ns <= snap.state.declared_accuracy_ns);
     assert!(snap.state.pulse_source_id.as_string().starts_with("sim:"));
 
@@ -138,7 +141,10 @@ fn insync_second_instance_refused_bad_reload_kept_sigterm_closes() {
     assert_eq!(status.code(), Some(1));
     let err = stderr_of(&mut second);
     assert!(err.contains("another ppsd"), "{err}");
-    assert!(reader.check().may_sign, "the first instance keeps publishing");
+    assert!(
+        reader.check().may_sign,
+        "the first instance keeps publishing"
+    );
 
     // A configuration error at SIGHUP keeps the configuration in force.
     std::fs::write(&config, "[trust]\ndeclared_accuracy_ns = 5_000_000_000\n").unwrap();
@@ -177,5 +183,8 @@ fn after_sigkill_the_record_expires_within_the_lifetime() {
     .expect("record never expired");
     let after = killed.elapsed();
     assert_eq!(v.reason, Some(Reason::Expired));
-    assert!(after <= Duration::from_millis(1_500), "expired {after:?} after SIGKILL");
+    assert!(
+        after <= Duration::from_millis(1_500),
+        "expired {after:?} after SIGKILL"
+    );
 }

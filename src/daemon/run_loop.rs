@@ -117,6 +117,9 @@ impl<W: World> Daemon<W> {
         if !simulated && cfg.reference.is_empty() {
             warn!("no [[reference]] configured: the seconds cannot be verified, the state stays UNKNOWN");
         }
+        if !cfg.http.listen.is_empty() || !cfg.signserver.endpoint.is_empty() {
+            warn!("http.listen and signserver.endpoint are accepted but not served yet");
+        }
         let leap = LeapFile::load(&cfg.leap.file);
         if let Some(p) = leap.problem() {
             warn!("leap file: {p}; the published leap state is UNKNOWN");
@@ -485,5 +488,43 @@ fn identity(cfg: &Config, scenario: Option<&str>) -> Identity {
         leap_window_ns: cfg.leap.window_ms * 1_000_000,
         pulse_source_id: ident_lossy(&pulse),
         reference_id: ident_lossy(&reference),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ReferenceKind, ReferenceSection};
+
+    #[test]
+    fn record_identifiers_come_from_the_config_or_the_sources() {
+        let mut cfg = Config::default();
+        let id = identity(&cfg, None);
+        assert_eq!(id.pulse_source_id.as_string(), "pps:/dev/pps0");
+        assert_eq!(id.reference_id.as_string(), "");
+        assert_eq!(
+            (id.declared_accuracy_ns, id.leap_window_ns),
+            (1_000_000, 1_000_000_000)
+        );
+        cfg.reference.push(ReferenceSection {
+            kind: ReferenceKind::Nts,
+            address: "time.example".into(),
+            ..ReferenceSection::default()
+        });
+        assert_eq!(
+            identity(&cfg, None).reference_id.as_string(),
+            "nts:time.example"
+        );
+        let sim = identity(&cfg, Some("scenarios/clean-lab.toml"));
+        assert_eq!(
+            sim.pulse_source_id.as_string(),
+            "sim:scenarios/clean-lab.toml"
+        );
+        assert_eq!(sim.reference_id.as_string(), "sim:tod");
+        cfg.shm.reference_id = "nts:ptb UTC(PTB)".into();
+        assert_eq!(
+            identity(&cfg, None).reference_id.as_string(),
+            "nts:ptb UTC(PTB)"
+        );
     }
 }

@@ -226,6 +226,33 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_device_is_reported_once_and_reopened_at_most_once_a_second() {
+        let mut dev = PulseDevice {
+            path: PathBuf::from("/nonexistent/pps0"),
+            edge: Edge::Assert,
+            dev: None,
+            next_reopen_ns: 0,
+            reported_gone: false,
+            note: None,
+        };
+        assert_eq!(dev.fetch(5 * NANOS_PER_SEC), None);
+        match dev.note.take() {
+            Some(SourceNote::StillGone(e)) => assert!(e.contains("/nonexistent/pps0"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(dev.next_reopen_ns, 6 * NANOS_PER_SEC);
+        assert_eq!(dev.fetch(5 * NANOS_PER_SEC + 500_000_000), None);
+        assert_eq!(
+            dev.next_reopen_ns,
+            6 * NANOS_PER_SEC,
+            "no attempt before a second"
+        );
+        assert_eq!(dev.fetch(6 * NANOS_PER_SEC), None);
+        assert_eq!(dev.next_reopen_ns, 7 * NANOS_PER_SEC, "tried again");
+        assert_eq!(dev.note, None, "reported once per loss");
+    }
+
+    #[test]
     fn capability_is_read_from_the_effective_set() {
         assert!(cap_sys_time_in("Name:\tppsd\nCapEff:\t0000000002000000\n"));
         assert!(cap_sys_time_in("CapEff:\t000001ffffffffff\n"));
