@@ -140,3 +140,37 @@ fn real_mode_without_cap_sys_time_is_refused_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn simulate_outside_the_source_tree_uses_the_built_in_scenario_and_bad_ones_are_refused() {
+    let dir = temp_dir("sim");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "duration_s = 100\n[clock]\nfreq_ppm = 5000\n").unwrap();
+    let out = ppsd(&[
+        "run",
+        "--simulate",
+        bad.to_str().unwrap(),
+        "--shm",
+        "/nonexistent/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.toml:3: clock.freq_ppm: must be between"),
+        "{err}"
+    );
+    // From a directory without scenarios/, the default scenario is the built-in copy: it
+    // starts (and is stopped at once by a missing record directory it cannot create).
+    let out = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["run", "--simulate", "--shm", "/proc/ppsd-no/state"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("/proc/ppsd-no: cannot create directory"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,6 +19,10 @@ use crate::sim::scenario;
 /// The scenario `--simulate` runs when given no file.
 pub const DEFAULT_SCENARIO: &str = "scenarios/clean-lab.toml";
 
+/// The default scenario, built in for when `scenarios/` is not at hand.
+const BUILT_IN: &str = include_str!("../../scenarios/clean-lab.toml");
+const BUILT_IN_NAME: &str = "clean-lab.toml (built in)";
+
 /// Arguments of `ppsd run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,11 +52,11 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     evlog::init(opts.config.log.format, opts.config.log.level);
-    if opts.scenario.is_some() {
+    if let Some(sc) = &opts.scenario {
         eprintln!(
             "ppsd: simulated world {} in real time (the host clock is not touched); \
              state published at {} (watch it: ppsd status --shm {})",
-            args.simulate.as_deref().unwrap_or(Path::new("-")).display(),
+            sc.path,
             opts.shm_path.display(),
             opts.shm_path.display()
         );
@@ -86,6 +90,10 @@ fn options(args: &Args) -> Result<Options, (u8, String)> {
         cfg.http.listen.clone_from(listen);
     }
     let scenario = match &args.simulate {
+        // Outside a source tree (an installed package), the default is the built-in copy.
+        Some(p) if p == Path::new(DEFAULT_SCENARIO) && !p.exists() => {
+            Some(scenario::parse(BUILT_IN_NAME, BUILT_IN).map_err(|e| (2, e.to_string()))?)
+        }
         Some(p) => Some(scenario::load(p).map_err(|e| (2, e.to_string()))?),
         None => None,
     };

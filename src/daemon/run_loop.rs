@@ -85,6 +85,7 @@ pub struct Daemon<W: World> {
     published: Option<TrustState>,
     first_insync: bool,
     write_errors: u64,
+    status_buf: String,
 }
 
 impl<W: World> Daemon<W> {
@@ -126,7 +127,6 @@ impl<W: World> Daemon<W> {
         }
         let notify = Notifier::from_env();
         let now = host_now();
-        let _ = world.stamp();
         Ok(Daemon {
             edge: EdgeTimer::new(cfg.pps.edge, cfg.pps.fetch_delay_ms * 1_000_000),
             next_watchdog: notify.watchdog_interval().map(|_| now),
@@ -149,6 +149,7 @@ impl<W: World> Daemon<W> {
             published: None,
             first_insync: false,
             write_errors: 0,
+            status_buf: String::with_capacity(64),
             cfg,
         })
     }
@@ -353,15 +354,19 @@ impl<W: World> Daemon<W> {
         }
     }
 
+    /// STATUS= with the state and bound, written into a reused buffer (no allocation).
     fn send_status(&mut self) {
+        use std::fmt::Write;
         let Some(ts) = self.published else { return };
-        let bound = if ts.bound_ns == i64::MAX {
-            "no bound yet".to_string()
+        let buf = &mut self.status_buf;
+        buf.clear();
+        let _ = write!(buf, "STATUS={}, ", ts.state.as_str());
+        let _ = if ts.bound_ns == i64::MAX {
+            write!(buf, "no bound yet")
         } else {
-            format!("bound {} ns", ts.bound_ns)
+            write!(buf, "bound {} ns", ts.bound_ns)
         };
-        self.notify
-            .send(&format!("STATUS={}, {bound}", ts.state.as_str()));
+        self.notify.send(buf);
         self.next_status = host_now() + STATUS_EVERY_NS;
     }
 
@@ -495,6 +500,78 @@ fn identity(cfg: &Config, scenario: Option<&str>) -> Identity {
 mod tests {
     use super::*;
     use crate::config::{ReferenceKind, ReferenceSection};
+    use crate::daemon::sim_world::SimWorld;
+
+    const FAST_LAB: &str = include_str!("../../tests/data/daemon/fast-lab.toml");
+
+    /// Steps the loop as `run` would (without waiting on the poller) until `until` returns
+    /// true or `limit` passes; true if it did.
+    fn drive<W: World>(
+        d: &mut Daemon<W>,
+        limit: Duration,
+        until: impl Fn(&Daemon<W>) -> bool,
+    ) -> bool {
+        let end = host_now() + limit.as_nanos() as i64;
+        while host_now() < end {
+            if until(d) {
+                return true;
+            }
+            let now = host_now();
+            let next = d.next_deadline(now).min(end);
+            if next > now {
+                std::thread::sleep(Duration::from_nanos((next - now) as u64));
+            }
+            d.step(host_now());
+        }
+        until(d)
+    }
+
+    #[test]
+    fn the_loop_allocates_nothing_once_insync() {
+        let dir = std::env::temp_dir().join(format!("ppsd-loop-alloc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sc = crate::sim::scenario::parse("fast-lab.toml", FAST_LAB).unwrap();
+        let mut config = Config::default();
+        config.trust.min_samples = 4;
+        config.leap.file = PathBuf::new();
+        let opts = Options {
+            config,
+            config_path: None,
+            scenario: Some(sc.clone()),
+            shm_path: dir.join("state"),
+            lock_path: dir.join("lock"),
+        };
+        let world = SimWorld::new(sc, host_now());
+        let mut d = Daemon::new(world, opts, block_signals().unwrap()).unwrap();
+        let insync = |d: &Daemon<SimWorld>| d.engine.published().state == SyncState::InSync;
+        assert!(
+            drive(&mut d, Duration::from_secs(30), insync),
+            "INSYNC within 30 s"
+        );
+        drive(&mut d, Duration::from_secs(2), |_| false);
+        let seq_before = d.published.map(|p| p.last_pulse);
+        let info = allocation_counter::measure(|| {
+            drive(&mut d, Duration::from_millis(3_200), |_| false);
+        });
+        assert!(insync(&d), "still INSYNC");
+        assert_ne!(
+            d.published.map(|p| p.last_pulse),
+            seq_before,
+            "pulses were taken"
+        );
+        assert_eq!(
+            info.count_total, 0,
+            "allocations in 3 s of pulses, ticks and readings"
+        );
+        let grown = allocation_counter::measure(|| {
+            std::hint::black_box(vec![1u8]);
+        });
+        assert!(grown.count_total >= 1, "the counter counts");
+        let mut reader = ppsd_shm::Reader::open(dir.join("state")).unwrap();
+        assert!(reader.check().may_sign);
+        drop(d);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn record_identifiers_come_from_the_config_or_the_sources() {
