@@ -93,7 +93,7 @@ impl<W: World> Daemon<W> {
     ///
     /// # Errors
     /// One line naming what could not be set up.
-    pub fn new(mut world: W, opts: Options, signals: SignalFd) -> Result<Daemon<W>, String> {
+    pub fn new(world: W, opts: Options, signals: SignalFd) -> Result<Daemon<W>, String> {
         let cfg = opts.config;
         let simulated = opts.scenario.is_some();
         let servo = servo::by_name(&cfg.servo.algorithm)
