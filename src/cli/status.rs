@@ -9,7 +9,7 @@ use std::process::ExitCode;
 /// Arguments of `ppsd status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The record (default /run/ppsd/state).
+    /// The record the daemon publishes.
     #[arg(long, value_name = "PATH", default_value = ppsd_shm::DEFAULT_PATH)]
     pub shm: PathBuf,
 }
