@@ -4,7 +4,8 @@
 //! exit code 0; after SIGKILL the record stays valid at most the state lifetime (1.5 s)
 //! and readers then refuse it as expired.
 //!
-//! Every wait is bounded; the whole file runs in about 20 s (two daemons in parallel). The
+//! systemd's notifications (READY, STATUS, WATCHDOG, STOPPING) go to a socket the test holds.
+//! Every wait is bounded; the whole file runs in about 10 s (three daemons in parallel). The
 //! simulated world only: nothing here can touch the host's clock.
 
 use std::io::Read;
@@ -61,7 +62,12 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 fn spawn(config: &Path, shm: &Path) -> Daemon {
+    spawn_with(config, shm, &[])
+}
+
+fn spawn_with(config: &Path, shm: &Path, env: &[(&str, &str)]) -> Daemon {
     let child = Command::new(BIN)
+        .envs(env.iter().copied())
         .args(["run", "--simulate"])
         .arg(manifest("tests/data/daemon/fast-lab.toml"))
         .arg("--config")
@@ -181,12 +187,69 @@ fn after_sigkill_the_record_expires_within_the_lifetime() {
     let dead_by = ppsd_shm::monotonic_ns();
     let last = reader.snapshot().unwrap().state;
     let left = last.valid_until_mono_ns - dead_by;
-    assert!(left <= 1_500_000_000, "record valid {left} ns after SIGKILL");
+    assert!(
+        left <= 1_500_000_000,
+        "record valid {left} ns after SIGKILL"
+    );
     let v = wait_for(Duration::from_secs(5), || {
         let v = reader.check();
         (!v.may_sign).then_some((v, ppsd_shm::monotonic_ns()))
     });
     let (v, seen_at) = v.expect("record never expired");
     assert_eq!(v.reason, Some(Reason::Expired));
-    assert!(seen_at >= last.valid_until_mono_ns, "refused only once expired");
+    assert!(
+        seen_at >= last.valid_until_mono_ns,
+        "refused only once expired"
+    );
+}
+
+#[test]
+fn systemd_notifications_ready_status_watchdog_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let config = write_config(&dir.0, "");
+    let shm = dir.0.join("state");
+    let sock_path = dir.0.join("notify");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let env = [
+        ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+        ("WATCHDOG_USEC", "400000"),
+    ];
+    let mut d = spawn_with(&config, &shm, &env);
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut recv_until = |got: &mut Vec<String>, limit: Duration, want: &str| {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if got.iter().any(|m| m.contains(want)) {
+                return true;
+            }
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        got.iter().any(|m| m.contains(want))
+    };
+    assert!(
+        recv_until(&mut got, Duration::from_secs(10), "READY=1"),
+        "{got:?}"
+    );
+    assert!(
+        recv_until(&mut got, Duration::from_secs(40), "STATUS=INSYNC, bound "),
+        "{got:?}"
+    );
+    let pings = |got: &Vec<String>| got.iter().filter(|m| *m == "WATCHDOG=1").count();
+    let before = pings(&got);
+    recv_until(&mut got, Duration::from_secs(1), "never");
+    assert!(pings(&got) >= before + 3, "watchdog every 200 ms: {got:?}");
+    let ready = got.iter().position(|m| m == "READY=1").unwrap();
+    assert!(got[ready + 1].starts_with("STATUS=UNKNOWN"), "{got:?}");
+    signal(&d, "TERM");
+    assert!(
+        recv_until(&mut got, Duration::from_secs(10), "STOPPING=1"),
+        "{got:?}"
+    );
+    assert_eq!(wait_exit(&mut d, Duration::from_secs(10)).code(), Some(0));
 }
