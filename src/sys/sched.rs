@@ -80,6 +80,26 @@ pub fn set_affinity(cpus: &[usize]) -> Result<(), DeviceError> {
 mod tests {
     use super::*;
 
+    fn current_latency_us() -> Option<i32> {
+        let bytes = std::fs::read(CPU_DMA_LATENCY).ok()?;
+        Some(i32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?))
+    }
+
+    #[test]
+    fn latency_request_holds_while_the_guard_lives() {
+        match hold_cpu_latency(0) {
+            Ok(guard) => {
+                assert_eq!(current_latency_us(), Some(0), "request in force");
+                drop(guard);
+                assert_ne!(current_latency_us(), Some(0), "released with the guard");
+            }
+            Err(e) => {
+                // Without write access (not root): the error names the file.
+                assert!(e.to_string().starts_with("/dev/cpu_dma_latency: open: "), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn bad_priority_is_refused_before_the_call() {
         let e = set_fifo_priority(0).unwrap_err().to_string();
