@@ -95,7 +95,10 @@ mod tests {
             }
             Err(e) => {
                 // Without write access (not root): the error names the file.
-                assert!(e.to_string().starts_with("/dev/cpu_dma_latency: open: "), "{e}");
+                assert!(
+                    e.to_string().starts_with("/dev/cpu_dma_latency: open: "),
+                    "{e}"
+                );
             }
         }
     }
