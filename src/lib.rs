@@ -10,8 +10,11 @@
 
 pub mod apply;
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod io;
+pub mod publish;
 pub mod reference;
 pub mod sim;
 #[allow(unsafe_code)]

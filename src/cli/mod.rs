@@ -7,9 +7,12 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod check_config;
 pub mod check_leap;
 pub mod probe;
+pub mod run;
 pub mod simulate;
+pub mod status;
 
 /// ppsd: PPS-disciplined clock and trust state for time-stamp authorities.
 #[derive(Debug, Parser)]
@@ -24,18 +27,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: discipline the clock and publish its trust state.
-    Run {
-        /// Configuration file.
-        #[arg(long, short, default_value = "/etc/ppsd/ppsd.toml")]
-        config: std::path::PathBuf,
-    },
+    Run(run::Args),
     /// Print the state a running daemon publishes.
-    Status,
+    Status(status::Args),
     /// Validate a configuration file and print the effective configuration.
-    CheckConfig {
-        /// Configuration file.
-        file: std::path::PathBuf,
-    },
+    CheckConfig(check_config::Args),
     /// Run a scenario in the simulated world and report accuracy and trust figures.
     Simulate(simulate::Args),
     /// Open a PPS device, print its capabilities, then each pulse.
@@ -51,13 +47,8 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::CheckLeap(args) => check_leap::run(&args),
-        Command::Run { .. } => not_yet("run"),
-        Command::Status => not_yet("status"),
-        Command::CheckConfig { .. } => not_yet("check-config"),
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::CheckConfig(args) => check_config::run(&args),
     }
-}
-
-fn not_yet(what: &str) -> ExitCode {
-    eprintln!("ppsd {what}: not implemented yet");
-    ExitCode::from(1)
 }

@@ -1,0 +1,227 @@
+//! Range and consistency checks of a parsed [`Config`]: the first problem found, as the dotted
+//! key it concerns and the reason. Pure; never panics.
+
+use std::net::SocketAddr;
+
+use super::{Config, ReferenceKind};
+use crate::engine::servo::SERVO_NAMES;
+use crate::time::NANOS_PER_SEC;
+
+type Check = Result<(), (String, String)>;
+
+fn range_i(key: &str, v: i64, lo: i64, hi: i64, unit: &str) -> Check {
+    if v < lo || v > hi {
+        return Err((
+            key.to_string(),
+            format!("must be between {lo} and {hi}{unit}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn range_f(key: &str, v: f64, lo: f64, hi: f64) -> Check {
+    if !v.is_finite() || v < lo || v > hi {
+        return Err((
+            key.to_string(),
+            format!("must be between {lo} and {hi}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn fail(key: impl Into<String>, reason: impl Into<String>) -> Check {
+    Err((key.into(), reason.into()))
+}
+
+/// Checks every value of `cfg`.
+///
+/// # Errors
+/// The first (dotted key, reason) that does not hold.
+pub fn check(cfg: &Config) -> Check {
+    pps(cfg)?;
+    trust(cfg)?;
+    servo(cfg)?;
+    for (i, r) in cfg.reference.iter().enumerate() {
+        reference(i, r)?;
+    }
+    other(cfg)
+}
+
+fn pps(cfg: &Config) -> Check {
+    let p = &cfg.pps;
+    if p.device.as_os_str().is_empty() {
+        return fail("pps.device", "must name the PPS device, e.g. /dev/pps0");
+    }
+    range_i("pps.delay_ns", p.delay_ns, -100_000_000, 100_000_000, " ns")?;
+    range_i(
+        "pps.pulse_window_ns",
+        p.pulse_window_ns,
+        1_000,
+        400_000_000,
+        " ns",
+    )?;
+    range_i(
+        "pps.pulse_timeout_ms",
+        p.pulse_timeout_ms,
+        1_100,
+        60_000,
+        " ms",
+    )?;
+    range_i("pps.fetch_delay_ms", p.fetch_delay_ms, 1, 500, " ms")
+}
+
+fn trust(cfg: &Config) -> Check {
+    let t = &cfg.trust;
+    if t.declared_accuracy_ns > NANOS_PER_SEC {
+        return fail(
+            "trust.declared_accuracy_ns",
+            format!(
+                "must be at most 1 s (1000000000 ns): pulses cannot number the seconds \
+                 beyond that, got {}",
+                t.declared_accuracy_ns
+            ),
+        );
+    }
+    range_i(
+        "trust.declared_accuracy_ns",
+        t.declared_accuracy_ns,
+        1,
+        NANOS_PER_SEC,
+        " ns",
+    )?;
+    let acc = t.declared_accuracy_ns;
+    range_i(
+        "trust.static_uncertainty_ns",
+        t.static_uncertainty_ns,
+        0,
+        acc,
+        " ns (the declared accuracy)",
+    )?;
+    range_f("trust.k_sigma", t.k_sigma, 0.5, 100.0)?;
+    range_f(
+        "trust.drift_bound_ppb_per_s",
+        t.drift_bound_ppb_per_s,
+        0.0,
+        1e6,
+    )?;
+    range_f("trust.warn_fraction", t.warn_fraction, 0.01, 1.0)?;
+    range_i("trust.lifetime_ms", t.lifetime_ms, 300, 10_000, " ms")?;
+    range_i("trust.recover_pulses", t.recover_pulses, 0, 100_000, "")?;
+    range_i("trust.min_samples", t.min_samples, 1, 100_000, "")?;
+    let renew = cfg.runtime.renew_ms;
+    if t.lifetime_ms < 3 * renew {
+        return fail(
+            "trust.lifetime_ms",
+            format!(
+                "must be at least 3 × runtime.renew_ms ({} ms) so a renewal always lands \
+                 before expiry, got {}",
+                3 * renew,
+                t.lifetime_ms
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn servo(cfg: &Config) -> Check {
+    let s = &cfg.servo;
+    if !SERVO_NAMES.contains(&s.algorithm.as_str()) {
+        return fail(
+            "servo.algorithm",
+            format!(
+                "unknown servo {:?} (known: {})",
+                s.algorithm,
+                SERVO_NAMES.join(", ")
+            ),
+        );
+    }
+    range_i(
+        "servo.step_threshold_ns",
+        s.step_threshold_ns,
+        0,
+        NANOS_PER_SEC,
+        " ns",
+    )?;
+    range_f("servo.max_freq_ppb", s.max_freq_ppb, 1_000.0, 1_000_000.0)?;
+    range_i(
+        "servo.stable_threshold_ns",
+        s.stable_threshold_ns,
+        1,
+        NANOS_PER_SEC,
+        " ns",
+    )?;
+    range_i("servo.stable_count", s.stable_count, 1, 100_000, "")
+}
+
+fn reference(i: usize, r: &super::ReferenceSection) -> Check {
+    let key = |k: &str| format!("reference[{i}].{k}");
+    range_i(&key("interval_s"), r.interval_s, 1, 86_400, " s")?;
+    range_i(&key("timeout_ms"), r.timeout_ms, 10, 60_000, " ms")?;
+    if r.timeout_ms > r.interval_s * 1_000 {
+        return fail(key("timeout_ms"), "must not exceed interval_s");
+    }
+    if r.ca_file.is_some() && r.kind != ReferenceKind::Nts {
+        return fail(key("ca_file"), "only an nts reference takes a CA file");
+    }
+    match r.kind {
+        ReferenceKind::Nts => {
+            if r.address.is_empty() || r.address.contains(char::is_whitespace) {
+                return fail(
+                    key("address"),
+                    "needs the NTS-KE server as host or host:port",
+                );
+            }
+            if let Some((_, port)) = r.address.rsplit_once(':') {
+                if !r.address.starts_with('[') && r.address.matches(':').count() == 1 {
+                    port.parse::<u16>().map_err(|_| {
+                        (
+                            key("address"),
+                            format!("bad port {port:?} in {:?}", r.address),
+                        )
+                    })?;
+                }
+            }
+            Ok(())
+        }
+        ReferenceKind::Ntp | ReferenceKind::Gpsd => {
+            r.address.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
+                (
+                    key("address"),
+                    format!(
+                        "needs IP:port (names are not resolved on the clock thread), got {:?}",
+                        r.address
+                    ),
+                )
+            })
+        }
+        ReferenceKind::Shm => range_i(&key("unit"), r.unit, 0, 255, ""),
+    }
+}
+
+fn other(cfg: &Config) -> Check {
+    range_i("leap.window_ms", cfg.leap.window_ms, 0, 60_000, " ms")?;
+    if cfg.shm.path.as_os_str().is_empty() || cfg.shm.path.file_name().is_none() {
+        return fail("shm.path", "must name a file, e.g. /run/ppsd/state");
+    }
+    for (key, id) in [
+        ("shm.pulse_source_id", &cfg.shm.pulse_source_id),
+        ("shm.reference_id", &cfg.shm.reference_id),
+    ] {
+        if let Err(e) = ppsd_shm::Ident::new(id) {
+            return fail(key, e.to_string());
+        }
+    }
+    if !cfg.http.listen.is_empty() && cfg.http.listen.parse::<SocketAddr>().is_err() {
+        return fail(
+            "http.listen",
+            format!("needs ADDR:PORT, got {:?}", cfg.http.listen),
+        );
+    }
+    let r = &cfg.runtime;
+    range_i("runtime.renew_ms", r.renew_ms, 50, 1_000, " ms")?;
+    range_i("runtime.sched_priority", r.sched_priority, 0, 99, "")?;
+    for cpu in &r.cpu_affinity {
+        range_i("runtime.cpu_affinity", *cpu, 0, 1023, "")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The shared-memory publisher: maps the engine's [`TrustState`] and what the leap-seconds
+//! list says into a ppsd-shm [`State`] and publishes it through the seqlock writer.
+//!
+//! Times: the engine stamps states with the monotonic clock of the clock it disciplines (the
+//! host's, or the simulated machine's with `--simulate`); readers compare `valid_until` with
+//! the host's CLOCK_MONOTONIC. [`Clocks`] carries both readings of one instant so the state's
+//! validity is carried over as a duration, never stretched. The leap window is given on
+//! CLOCK_REALTIME of the disciplined clock and converted to host monotonic at publish time.
+//!
+//! Leap state, fail closed: UNKNOWN when the configured list is missing, damaged or expired,
+//! or when the engine says so; POSITIVE/NEGATIVE when the engine (a reference) or the list
+//! announces a leap at the end of the current UTC day; NONE otherwise. `frequency_offset_ppt`
+//! is the oscillator's own rate error as estimated (the negative of the correction set).
+//! This module never decides the sync state and never publishes INSYNC the engine did not.
+
+use std::path::Path;
+
+use ppsd_shm::{CreateError, Ident, LeapWindow, State, Writer};
+
+use crate::engine::leap::LeapSign;
+use crate::engine::{LeapState as EngineLeap, SyncState as EngineSync, TrustState};
+use crate::time::{Timestamp, NANOS_PER_SEC};
+
+/// What the leap-seconds list says at the current instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeapInfo {
+    /// False when a list is configured but cannot be used (missing, bad hash, expired): the
+    /// published leap state is then UNKNOWN.
+    pub known: bool,
+    /// TAI − UTC, s (0: unknown).
+    pub tai_offset_s: i64,
+    /// The next leap the list announces: UTC midnight (Unix s) at which it takes effect.
+    pub next_leap: Option<(i64, LeapSign)>,
+}
+
+/// One instant on both clocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clocks {
+    /// The host's CLOCK_MONOTONIC, ns (what readers compare with).
+    pub host_mono_ns: i64,
+    /// The engine's monotonic clock at the same instant, ns.
+    pub engine_mono_ns: i64,
+    /// CLOCK_REALTIME of the disciplined clock at the same instant.
+    pub realtime: Timestamp,
+}
+
+/// Fixed parts of every published record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The declared accuracy, ns.
+    pub declared_accuracy_ns: u64,
+    /// Pause this long before and after a leap second, ns.
+    pub leap_window_ns: i64,
+    /// The pulse source.
+    pub pulse_source_id: Ident,
+    /// The time-of-day reference.
+    pub reference_id: Ident,
+}
+
+/// The publisher: one writer and the fixed parts of the record.
+#[derive(Debug)]
+pub struct ShmPublisher {
+    writer: Writer,
+    identity: Identity,
+}
+
+impl ShmPublisher {
+    /// Creates the record at `path` (replacing any previous one by rename). Nothing is
+    /// published yet: readers see UNKNOWN until the first [`publish`](Self::publish).
+    ///
+    /// # Errors
+    /// The writer's [`CreateError`] naming the file and operation.
+    pub fn create(path: &Path, identity: Identity) -> Result<ShmPublisher, CreateError> {
+        Ok(ShmPublisher {
+            writer: Writer::create(path)?,
+            identity,
+        })
+    }
+
+    /// The record's path.
+    pub fn path(&self) -> &Path {
+        self.writer.path()
+    }
+
+    /// Replaces the identifiers (after a configuration reload).
+    pub fn set_identity(&mut self, identity: Identity) {
+        self.identity = identity;
+    }
+
+    /// Publishes `ts` as of `clocks`. Never blocks, never allocates.
+    pub fn publish(&mut self, ts: &TrustState, leap: &LeapInfo, clocks: &Clocks) {
+        let state = to_state(ts, leap, clocks, &self.identity);
+        self.writer.publish(&state);
+    }
+}
+
+fn sync_code(s: EngineSync) -> ppsd_shm::SyncState {
+    match s {
+        EngineSync::InSync => ppsd_shm::SyncState::InSync,
+        EngineSync::SoonOutOfSync => ppsd_shm::SyncState::SoonOutOfSync,
+        EngineSync::OutOfSync => ppsd_shm::SyncState::OutOfSync,
+        EngineSync::Unknown => ppsd_shm::SyncState::Unknown,
+    }
+}
+
+/// The leap state and the instant (UTC midnight, Unix s; 0 for none) of the leap it names.
+fn leap_of(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> (ppsd_shm::LeapState, i64) {
+    use ppsd_shm::LeapState as L;
+    let midnight = (realtime.sec().div_euclid(86_400) + 1) * 86_400;
+    if !leap.known {
+        return (L::Unknown, 0);
+    }
+    match ts.leap {
+        EngineLeap::Unknown => (L::Unknown, 0),
+        EngineLeap::Positive => (L::Positive, midnight),
+        EngineLeap::Negative => (L::Negative, midnight),
+        EngineLeap::None => match leap.next_leap {
+            Some((at, LeapSign::Positive)) if at == midnight => (L::Positive, at),
+            Some((at, LeapSign::Negative)) if at == midnight => (L::Negative, at),
+            _ => (L::None, 0),
+        },
+    }
+}
+
+/// The record for `ts` as of `clocks`: pure, so it is tested without a file.
+pub fn to_state(ts: &TrustState, leap: &LeapInfo, clocks: &Clocks, id: &Identity) -> State {
+    let host = clocks.host_mono_ns;
+    let life = ts
+        .valid_until_mono_ns
+        .saturating_sub(ts.updated_mono_ns)
+        .max(0);
+    // The state was computed at `updated`, which may be a little before `clocks`.
+    let age = clocks
+        .engine_mono_ns
+        .saturating_sub(ts.updated_mono_ns)
+        .max(0);
+    let updated = host.saturating_sub(age);
+    let (leap_state, next_leap_utc_s) = leap_of(ts, leap, clocks.realtime);
+    let leap_window = (next_leap_utc_s != 0).then(|| {
+        let at_ns = next_leap_utc_s.saturating_mul(NANOS_PER_SEC);
+        let start_real = at_ns - NANOS_PER_SEC - id.leap_window_ns;
+        let end_real = at_ns + id.leap_window_ns;
+        let to_mono =
+            |real_ns: i64| host.saturating_add(real_ns.saturating_sub(clocks.realtime.as_ns()));
+        LeapWindow {
+            start_realtime_ns: start_real,
+            end_realtime_ns: end_real,
+            start_mono_ns: to_mono(start_real),
+            end_mono_ns: to_mono(end_real),
+        }
+    });
+    State {
+        sync: sync_code(ts.state),
+        leap: leap_state,
+        error_bound_ns: u64::try_from(ts.bound_ns).unwrap_or(u64::MAX),
+        declared_accuracy_ns: id.declared_accuracy_ns,
+        offset_ns: ts.offset_ns,
+        frequency_offset_ppt: (-ts.freq_ppb * 1_000.0).round() as i64,
+        last_pulse_realtime_ns: ts.last_pulse.map_or(0, Timestamp::as_ns),
+        updated_at_mono_ns: updated,
+        valid_until_mono_ns: updated.saturating_add(life),
+        tai_offset_s: leap.tai_offset_s,
+        next_leap_utc_s,
+        leap_window,
+        pulse_source_id: id.pulse_source_id,
+        time_of_day_ref_id: id.reference_id,
+    }
+}
+
+/// An identifier from `text`, cut to what fits (32 printable ASCII bytes; others become `?`).
+pub fn ident_lossy(text: &str) -> Ident {
+    let clean: String = text
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .take(ppsd_shm::IDENT_LEN)
+        .collect();
+    Ident::new(&clean).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = NANOS_PER_SEC;
+
+    fn id() -> Identity {
+        Identity {
+            declared_accuracy_ns: 1_000_000,
+            leap_window_ns: S,
+            pulse_source_id: ident_lossy("pps:/dev/pps0"),
+            reference_id: ident_lossy("nts:time.example"),
+        }
+    }
+
+    fn insync(updated: i64) -> TrustState {
+        TrustState {
+            state: EngineSync::InSync,
+            leap: EngineLeap::None,
+            bound_ns: 420,
+            offset_ns: -12,
+            freq_ppb: -50_000.0,
+            last_pulse: Some(Timestamp::new(1_767_225_600, 5)),
+            updated_mono_ns: updated,
+            valid_until_mono_ns: updated + 1_500_000_000,
+        }
+    }
+
+    fn known() -> LeapInfo {
+        LeapInfo {
+            known: true,
+            tai_offset_s: 37,
+            next_leap: None,
+        }
+    }
+
+    #[test]
+    fn validity_is_carried_over_to_the_host_clock_as_a_duration() {
+        // Simulated machine: its monotonic reads 1000 s when the host's reads 5 s.
+        let clocks = Clocks {
+            host_mono_ns: 5 * S,
+            engine_mono_ns: 1_000 * S + 2_000,
+            realtime: Timestamp::new(1_767_225_600, 0),
+        };
+        let s = to_state(&insync(1_000 * S), &known(), &clocks, &id());
+        assert_eq!(s.updated_at_mono_ns, 5 * S - 2_000);
+        assert_eq!(s.valid_until_mono_ns - s.updated_at_mono_ns, 1_500_000_000);
+        assert_eq!(s.sync, ppsd_shm::SyncState::InSync);
+        assert_eq!(s.leap, ppsd_shm::LeapState::None);
+        assert_eq!((s.error_bound_ns, s.offset_ns), (420, -12));
+        assert_eq!(s.frequency_offset_ppt, 50_000_000, "oscillator 50 ppm fast");
+        assert_eq!(s.last_pulse_realtime_ns, 1_767_225_600 * S + 5);
+        assert_eq!((s.tai_offset_s, s.next_leap_utc_s), (37, 0));
+        assert_eq!(s.pulse_source_id.as_string(), "pps:/dev/pps0");
+    }
+
+    #[test]
+    fn unusable_list_makes_the_leap_state_unknown_whatever_the_engine_says() {
+        let clocks = Clocks::default();
+        let s = to_state(&insync(0), &LeapInfo::default(), &clocks, &id());
+        assert_eq!(s.leap, ppsd_shm::LeapState::Unknown);
+        assert_eq!(s.sync, ppsd_shm::SyncState::InSync, "sync state untouched");
+    }
+
+    #[test]
+    fn a_leap_tonight_from_the_list_opens_a_window_around_it() {
+        let midnight = 1_782_864_000; // 2026-07-01T00:00:00Z
+        let now = Timestamp::new(midnight - 100, 0);
+        let clocks = Clocks {
+            host_mono_ns: 50 * S,
+            engine_mono_ns: 50 * S,
+            realtime: now,
+        };
+        let leap = LeapInfo {
+            next_leap: Some((midnight, LeapSign::Positive)),
+            ..known()
+        };
+        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
+        assert_eq!(s.leap, ppsd_shm::LeapState::Positive);
+        assert_eq!(s.next_leap_utc_s, midnight);
+        let w = s.leap_window.unwrap();
+        // From 1 s before the leap second (23:59:58) to 1 s after midnight.
+        assert_eq!(w.start_realtime_ns, (midnight - 2) * S);
+        assert_eq!(w.end_realtime_ns, (midnight + 1) * S);
+        assert_eq!(w.start_mono_ns, 50 * S + 98 * S);
+        assert_eq!(w.end_mono_ns, 50 * S + 101 * S);
+        // The same list a day earlier: no leap tonight.
+        let clocks = Clocks {
+            realtime: Timestamp::new(midnight - 86_400 - 100, 0),
+            ..clocks
+        };
+        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
+        assert_eq!((s.leap, s.leap_window), (ppsd_shm::LeapState::None, None));
+    }
+
+    #[test]
+    fn engine_announced_leap_and_states_map_through() {
+        let mut ts = insync(0);
+        ts.leap = EngineLeap::Negative;
+        ts.state = EngineSync::OutOfSync;
+        ts.bound_ns = i64::MAX;
+        let clocks = Clocks {
+            realtime: Timestamp::new(86_400 * 3 + 5, 0),
+            ..Clocks::default()
+        };
+        let s = to_state(&ts, &known(), &clocks, &id());
+        assert_eq!(s.leap, ppsd_shm::LeapState::Negative);
+        assert_eq!(s.next_leap_utc_s, 86_400 * 4);
+        assert_eq!(s.sync, ppsd_shm::SyncState::OutOfSync);
+        assert_eq!(s.error_bound_ns, i64::MAX as u64);
+    }
+
+    #[test]
+    fn identifiers_are_cut_and_cleaned() {
+        assert_eq!(ident_lossy("pps:/dev/ü").as_string(), "pps:/dev/?");
+        assert_eq!(ident_lossy(&"x".repeat(40)).as_string().len(), 32);
+    }
+
+    #[test]
+    fn publishes_to_a_file_readers_accept() {
+        let dir = std::env::temp_dir().join(format!("ppsd-shm-pub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let mut p = ShmPublisher::create(&path, id()).unwrap();
+        let now = ppsd_shm::monotonic_ns();
+        let clocks = Clocks {
+            host_mono_ns: now,
+            engine_mono_ns: now,
+            realtime: Timestamp::new(1_767_225_600, 0),
+        };
+        p.publish(&insync(now), &known(), &clocks);
+        let mut r = ppsd_shm::Reader::open(&path).unwrap();
+        let v = r.check();
+        assert!(v.may_sign, "{v:?}");
+        drop(p);
+        assert_eq!(r.check().reason, Some(ppsd_shm::Reason::WriterGone));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
