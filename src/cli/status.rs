@@ -24,7 +24,13 @@ pub fn render(v: &ppsd_shm::Verdict, snap: Option<&ppsd_shm::Snapshot>) -> Strin
     out.push_str(&format!("verdict:      {verdict}\n"));
     out.push_str(&format!("state:        {}\n", v.state.name()));
     out.push_str(&format!("leap:         {}\n", v.leap.name()));
-    if let Some(s) = snap {
+    if let Some(s) = snap.filter(|s| s.writer_closed) {
+        // The daemon stopped and voided the record: its fields say nothing.
+        out.push_str(&format!(
+            "writer:       pid {}, generation {}, closed (the daemon stopped)\n",
+            s.writer_pid, s.writer_generation
+        ));
+    } else if let Some(s) = snap {
         let st = &s.state;
         let bound = if st.error_bound_ns > i64::MAX as u64 {
             "none".to_string()
@@ -40,8 +46,12 @@ pub fn render(v: &ppsd_shm::Verdict, snap: Option<&ppsd_shm::Snapshot>) -> Strin
             "frequency:    {:.3} ppm (oscillator, + = fast)\n",
             st.frequency_offset_ppt as f64 * 1e-6
         ));
-        let age_ms = (ppsd_shm::monotonic_ns() - st.updated_at_mono_ns) / 1_000_000;
-        out.push_str(&format!("updated:      {age_ms} ms ago\n"));
+        if st.updated_at_mono_ns > 0 {
+            let age_ms = (ppsd_shm::monotonic_ns() - st.updated_at_mono_ns) / 1_000_000;
+            out.push_str(&format!("updated:      {age_ms} ms ago\n"));
+        } else {
+            out.push_str("updated:      never\n");
+        }
         out.push_str(&format!("TAI-UTC:      {} s\n", st.tai_offset_s));
         out.push_str(&format!(
             "pulse source: {}\n",
@@ -52,10 +62,8 @@ pub fn render(v: &ppsd_shm::Verdict, snap: Option<&ppsd_shm::Snapshot>) -> Strin
             st.time_of_day_ref_id.as_string()
         ));
         out.push_str(&format!(
-            "writer:       pid {}, generation {}{}\n",
-            s.writer_pid,
-            s.writer_generation,
-            if s.writer_closed { ", closed" } else { "" }
+            "writer:       pid {}, generation {}\n",
+            s.writer_pid, s.writer_generation
         ));
     }
     out
