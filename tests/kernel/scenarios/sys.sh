@@ -1,0 +1,10 @@
+# Scenario sys: kernel-guest sys exercises ppsd's kernel layer (src/sys/) on the real kernel:
+# PPS_FETCH (timeout 0, with a timeout, timing out), PPS_GETPARAMS/SETPARAMS with offsets the
+# kernel must apply, PPS_KC_BIND, adjtimex writes on the guest's own clock read back, the leap
+# state machine, ADJ_SETOFFSET steps, and the clock-change timerfd against ppsd's own steps,
+# a settimeofday(2) by another process (/bin/settod) and busybox `date -s` (clock_settime).
+# Pulses are fired by kernel-guest itself, so no generator runs here. Sourced by /init.
+sys_flags=
+[ "$(kt_cmdline ntp_pps)" = 1 ] && sys_flags=--ntp-pps
+# shellcheck disable=SC2086 # empty or one flag
+kernel-guest sys --device /dev/pps0 --settod /bin/settod $sys_flags 2>&1 | kt_forward
