@@ -35,6 +35,7 @@ kt_emit_file() {
 
 # kt_cmdline KEY: the value of ppsd.KEY=VALUE on the kernel command line.
 kt_cmdline() {
+	# shellcheck disable=SC2013 # words, not lines
 	for w in $(cat /proc/cmdline); do
 		case $w in
 		ppsd."$1"=*) echo "${w#*=}" ;;
@@ -97,6 +98,7 @@ kt_main() {
 	kt_emit "BOOT scenario=$scenario kernel=$(uname -r) uptime_s=$(kt_uptime) clocksource=$cs"
 	if kt_load_modules; then
 		if [ -f "/kt/scenarios/$scenario.sh" ]; then
+			# shellcheck disable=SC1090 # the scenario named on the command line
 			. "/kt/scenarios/$scenario.sh"
 		else
 			kt_emit "CHECK guest.scenario FAIL no scenario script $scenario.sh in the image"

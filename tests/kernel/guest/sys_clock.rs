@@ -303,7 +303,7 @@ fn step(clock: &mut SystemClock, delta_ns: i64) -> Result<String, String> {
         format!("stepped {delta_ns} ns, clock moved {} ns", d1 - d0)
     })?;
     Ok(format!(
-        "ADJ_SETOFFSET {delta_ns:+} ns moved the clock by that {:+.1} µs",
+        "ADJ_SETOFFSET {delta_ns:+} ns moved the clock by that, error {:+.1} µs",
         error as f64 / 1e3
     ))
 }

@@ -3,11 +3,12 @@
 //! cause and time are known.
 //!
 //! What only a real kernel can show: `PPS_FETCH` with timeout 0 returns the latest event at
-//! once, new or not; with a timeout it waits for the next event and returns it, or fails with
-//! a timeout after waiting; `PPS_SETPARAMS` offsets (positive and negative) are read back and
-//! applied by the kernel to the timestamps; `PPS_KC_BIND` answers as the kernel's
+//! once, new or not; with a timeout, or none, it waits for the next event and returns it, or
+//! fails with a timeout after waiting; `PPS_SETPARAMS` offsets (positive and negative) are read
+//! back and applied by the kernel to the timestamps; `PPS_KC_BIND` answers as the kernel's
 //! configuration says. Nothing here runs without the guest marker (see `main.rs`); it leaves
-//! the device's settings as it found them.
+//! the device's settings as it found them (plus the mode bits the kernel adds, see
+//! [`restore`]).
 
 use crate::port::{Fired, ParallelPort};
 use crate::report::{ensure, us, Report};
@@ -17,8 +18,9 @@ use ppsd::sys::pps::{PpsDevice, PpsMode, PpsParams};
 use std::path::Path;
 use std::time::Duration;
 
-/// Largest time from the port write to the kernel's timestamp accepted here. TCG stamps land
-/// 11–160 µs after the write; an offset test needs this well below [`OFFSET_NS`].
+/// Largest time from the port write to the kernel's timestamp accepted here. Stamps land about
+/// 3.5 µs after the write on icount guest time, 11–220 µs on plain TCG; an offset test needs
+/// this well below [`OFFSET_NS`].
 const MAX_LATENCY_NS: i64 = 5_000_000;
 /// Assert offset set through `PPS_SETPARAMS` to see the kernel apply it.
 const OFFSET_NS: i64 = 10_000_000;
@@ -115,22 +117,24 @@ fn is_next(f: &PpsFetch, seq: u32, fired: &Fired, offset_ns: i64) -> Result<i64,
     Ok(latency)
 }
 
-fn fetch_checks(r: &mut Report, dev: &PpsDevice, port: &ParallelPort) -> Result<(), String> {
+/// `PPS_FETCH` with timeout 0: the same latest event twice with no pulse between, then the
+/// new one once a pulse fired. Returns the sequence number reached.
+fn fetch_now(r: &mut Report, dev: &PpsDevice, port: &ParallelPort) -> Result<u32, String> {
     let zero = Some(Duration::ZERO);
     let a = dev.fetch(zero).map_err(|e| e.to_string())?;
     let b = dev.fetch(zero).map_err(|e| e.to_string())?;
     r.note(&format!(
-        "before any pulse: assert seq {} at {} (the load-time event)",
+        "before any pulse: assert seq {} at {} (the event of loading the driver)",
         a.assert_seq, a.assert
     ));
     r.check(
         "pps.fetch_now_unchanged",
         ensure(a == b, || {
-            format!("two fetches with no pulse between differ: {a:?} {b:?}")
+            format!("two fetches, no pulse between, differ: {a:?} {b:?}")
         })
         .map(|()| {
             format!(
-                "timeout 0 returned the latest event (seq {}) twice",
+                "timeout 0 gave the latest event (seq {}) twice",
                 a.assert_seq
             )
         }),
@@ -139,78 +143,85 @@ fn fetch_checks(r: &mut Report, dev: &PpsDevice, port: &ParallelPort) -> Result<
     let latency = is_next(&c, b.assert_seq, &fired, 0);
     if let Ok(l) = latency {
         r.measure("sys.stamp_latency", l, "ns");
-        let inside = c.assert <= fired.rt_after;
+        let when = if c.assert <= fired.rt_after {
+            "before"
+        } else {
+            "after"
+        };
         r.note(&format!(
-            "stamp {} the port write returned",
-            if inside {
-                "taken before"
-            } else {
-                "taken after"
-            }
+            "the stamp was taken {when} the port write returned"
         ));
     }
     r.check(
         "pps.fetch_now_new",
         latency.map(|l| format!("new event seq {}, {} after the write", c.assert_seq, us(l))),
     );
+    Ok(c.assert_seq)
+}
 
-    // A fetch with a timeout waits for the next event: fire one 300 ms into the wait.
+/// A fetch with `timeout` while another thread fires a pulse 300 ms into the wait must return
+/// that pulse. Returns the sequence number reached.
+fn fetch_waiting(
+    r: &mut Report,
+    name: &str,
+    dev: &PpsDevice,
+    port: &ParallelPort,
+    seq: u32,
+    timeout: Option<Duration>,
+) -> Result<u32, String> {
     let started = ClockId::Monotonic.now();
     let (waited, fired) = std::thread::scope(|s| {
         let firing = s.spawn(|| {
             std::thread::sleep(Duration::from_millis(300));
             port.fire()
         });
-        let waited = dev.fetch(Some(Duration::from_secs(3)));
-        (waited, firing.join())
+        (dev.fetch(timeout), firing.join())
     });
     let elapsed = ClockId::Monotonic.now().diff_ns(started);
     let fired = fired.map_err(|_| "firing thread panicked".to_owned())??;
     let waited = waited.map_err(|e| e.to_string())?;
     r.check(
-        "pps.fetch_wait",
-        is_next(&waited, c.assert_seq, &fired, 0).map(|l| {
+        name,
+        is_next(&waited, seq, &fired, 0).map(|l| {
             format!(
-                "waited {} and got the pulse fired 300 ms in, {} after its write",
+                "timeout {}: waited {} for the pulse fired 300 ms in, stamped {} after its \
+                 write",
+                timeout.map_or("none".to_owned(), |t| format!("{} ms", t.as_millis())),
                 us(elapsed),
                 us(l)
             )
         }),
     );
+    Ok(waited.assert_seq)
+}
 
-    // With no pulse, a fetch with a timeout fails after waiting it out (less one 4 ms jiffy).
+/// With no pulse, a fetch with `timeout` must fail with a timeout after waiting at least
+/// `at_least_ns`.
+fn fetch_times_out(dev: &PpsDevice, timeout: Duration, at_least_ns: i64) -> Result<String, String> {
     let started = ClockId::Monotonic.now();
-    let timed_out = dev.fetch(Some(Duration::from_millis(400)));
+    let got = dev.fetch(Some(timeout));
     let elapsed = ClockId::Monotonic.now().diff_ns(started);
-    r.check(
-        "pps.fetch_timeout",
-        match timed_out {
-            Err(e) if e.is_timeout() && elapsed >= 396_000_000 => {
-                Ok(format!("`{e}` after {}", us(elapsed)))
-            }
-            Err(e) if e.is_timeout() => Err(format!("timed out after only {}", us(elapsed))),
-            Err(e) => Err(e.to_string()),
-            Ok(f) => Err(format!("an event came with no pulse fired: {f:?}")),
-        },
-    );
-    // A timeout below one jiffy is raised to 10 ms by the wrapper, so it still waits.
-    let started = ClockId::Monotonic.now();
-    let short = dev.fetch(Some(Duration::from_millis(1)));
-    let elapsed = ClockId::Monotonic.now().diff_ns(started);
-    r.check(
-        "pps.fetch_short_timeout",
-        match short {
-            Err(e) if e.is_timeout() && elapsed >= 4_000_000 => {
-                Ok(format!("waited {}", us(elapsed)))
-            }
-            Err(e) if e.is_timeout() => Err(format!(
-                "returned after {}: did not wait a jiffy",
-                us(elapsed)
-            )),
-            Err(e) => Err(e.to_string()),
-            Ok(f) => Err(format!("an event came with no pulse fired: {f:?}")),
-        },
-    );
+    match got {
+        Err(e) if e.is_timeout() && elapsed >= at_least_ns => {
+            Ok(format!("`{e}` after {}", us(elapsed)))
+        }
+        Err(e) if e.is_timeout() => Err(format!("timed out after only {}", us(elapsed))),
+        Err(e) => Err(e.to_string()),
+        Ok(f) => Err(format!("an event came with no pulse fired: {f:?}")),
+    }
+}
+
+fn fetch_checks(r: &mut Report, dev: &PpsDevice, port: &ParallelPort) -> Result<(), String> {
+    let seq = fetch_now(r, dev, port)?;
+    let wait = Some(Duration::from_secs(3));
+    let seq = fetch_waiting(r, "pps.fetch_wait", dev, port, seq, wait)?;
+    fetch_waiting(r, "pps.fetch_forever", dev, port, seq, None)?;
+    // The kernel waits whole jiffies (4 ms at HZ=250), rounding down.
+    let timeout = fetch_times_out(dev, Duration::from_millis(400), 396_000_000);
+    r.check("pps.fetch_timeout", timeout);
+    // Below one jiffy the kernel would not wait at all; the wrapper raises it to 10 ms.
+    let short = fetch_times_out(dev, Duration::from_millis(1), 4_000_000);
+    r.check("pps.fetch_short_timeout", short);
     Ok(())
 }
 

@@ -8,3 +8,13 @@ sys_flags=
 [ "$(kt_cmdline ntp_pps)" = 1 ] && sys_flags=--ntp-pps
 # shellcheck disable=SC2086 # empty or one flag
 kernel-guest sys --device /dev/pps0 --settod /bin/settod $sys_flags 2>&1 | kt_forward
+
+# The tools the daemon scenarios will assert with run in the guest: ppsd-shm-check says a
+# missing record is unreadable (exit 2).
+ppsd-shm-check /run/ppsd-no-such-record >/run/shm-check.out 2>&1
+shm_rc=$?
+if [ "$shm_rc" = 2 ]; then
+	kt_emit "CHECK guest.shm_check PASS exit 2 on a missing record: $(head -n 1 /run/shm-check.out)"
+else
+	kt_emit "CHECK guest.shm_check FAIL exit $shm_rc on a missing record: $(head -n 1 /run/shm-check.out)"
+fi
