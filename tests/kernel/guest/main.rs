@@ -3,7 +3,7 @@
 //!
 //! Subcommands: `pulse` fires the parallel-port pulse train that `pps_parport` turns into
 //! `/dev/pps0` events; `sys` exercises ppsd's kernel layer (`src/sys/`) on the guest's real
-//! kernel, including writes to the guest's own clock; `probe-check` checks what `ppsd probe`
+//! kernel, including writes to the guest's own clock, and records how the kernel answers poll; `probe-check` checks what `ppsd probe`
 //! printed against the generator's log. Every result is one `CHECK name PASS|FAIL detail` or
 //! `MEASURE name value unit` line on stdout, which the guest forwards to the host.
 //!
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod port;
+mod pps_poll;
 mod probe_check;
 mod pulse;
 mod report;

@@ -19,11 +19,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Largest time from the port write to the kernel's timestamp accepted here. Stamps land about
-/// 3.5 µs after the write on icount guest time, 11–220 µs on plain TCG; an offset test needs
-/// this well below [`OFFSET_NS`].
-const MAX_LATENCY_NS: i64 = 5_000_000;
-/// Assert offset set through `PPS_SETPARAMS` to see the kernel apply it.
-const OFFSET_NS: i64 = 10_000_000;
+/// 3.5 µs after the write on icount guest time and 35–220 µs on plain TCG, but a busy host
+/// can deschedule a plain-TCG guest between the clock read and the write for milliseconds
+/// (12 ms seen): this scenario checks the API, not latency (the probe scenario bounds that).
+const MAX_LATENCY_NS: i64 = 50_000_000;
+/// Assert offset set through `PPS_SETPARAMS` to see the kernel apply it; twice
+/// [`MAX_LATENCY_NS`], so a stamp with the offset cannot pass for one without.
+const OFFSET_NS: i64 = 100_000_000;
 
 /// Runs the PPS checks on `path`.
 pub fn run(r: &mut Report, path: &Path, port: &ParallelPort, ntp_pps: bool) {
@@ -69,6 +71,7 @@ pub fn run(r: &mut Report, path: &Path, port: &ParallelPort, ntp_pps: bool) {
     }
     r.check("pps.restore", restore(&dev, port, &original));
     r.check("pps.kc_bind", kc_bind(&dev, ntp_pps));
+    crate::pps_poll::run(r, &dev, port);
     match dev.fetch(Some(Duration::ZERO)) {
         Ok(f) => r.note(&format!(
             "after the PPS checks: assert seq {}, clear seq {}",

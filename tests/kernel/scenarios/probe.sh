@@ -9,14 +9,14 @@
 #   within 0.5 us of the period, 3.3 us when a guest timer interrupt hits the generator's
 #   spin. 15 us catches a train that ignores its +20 ppm (20 us per interval off) as well as
 #   a lost, doubled or misattributed pulse.
-# - realtime guest time (plain TCG): stamps land 40-230 us after the write, but the generator
-#   wakes up to 3 ms late when the host is busy; these bounds only catch lost, doubled or
-#   misattributed pulses.
+# - realtime guest time (plain TCG): stamps land 35-230 us after the write, but a busy host
+#   deschedules the guest for milliseconds (generator up to 6.6 ms late, one stamp 12 ms after
+#   its write seen); these bounds only catch lost, doubled or misattributed pulses.
 PROBE_COUNT=10
 PROBE_PPM=20
 if [ "$(kt_cmdline clock)" = realtime ]; then
-	PROBE_MAX_INTERVAL_ERROR_US=20000
-	PROBE_MAX_LATENCY_US=2000
+	PROBE_MAX_INTERVAL_ERROR_US=50000
+	PROBE_MAX_LATENCY_US=50000
 else
 	PROBE_MAX_INTERVAL_ERROR_US=15
 	PROBE_MAX_LATENCY_US=100
