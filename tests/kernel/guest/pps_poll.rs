@@ -4,7 +4,8 @@
 //! with it, readable only while an event this file has not fetched is waiting. ppsd must work
 //! on both, so this only records which one the guest's kernel is (a NOTE), and checks what
 //! both must do: report the fd readable once a pulse has arrived. Registration uses mio, as
-//! the daemon's event loop does (edge-triggered epoll).
+//! the daemon's event loop does (edge-triggered epoll). It must never assert the kernel's
+//! poll flavour: both are kernels ppsd supports.
 
 use crate::port::ParallelPort;
 use crate::report::{ensure, Report};

@@ -16,7 +16,8 @@
 //! skipped a pulse rather than fire it at the wrong time, and `stop fired=..` at the end.
 //! SIGTERM or SIGINT stops it at once, but never between firing a pulse and logging it: the
 //! signals are blocked and read through a signalfd by a watcher thread, which wakes the
-//! generator's sleep; no pulse fires once the stop is seen.
+//! generator's sleep; no pulse fires once the stop is seen. It must never fire a pulse off
+//! its schedule by more than half a period, nor one that it does not log.
 
 use crate::port::ParallelPort;
 use nix::sys::signal::{SigSet, Signal};
