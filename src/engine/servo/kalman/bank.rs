@@ -17,6 +17,9 @@ const NOISE_MEMORY: f64 = 256.0;
 const NOISE_MIN_SAMPLES: u32 = 8;
 /// A second difference beyond this many σ is clipped before it enters the noise estimate.
 const NOISE_CLIP_SIGMAS: f64 = 5.0;
+/// Total log-likelihood (nats) within which a filter's wander is still plausible next to the
+/// likeliest: 2 nats is about the 95 % one-sided bound of a likelihood-ratio test.
+const PLAUSIBLE_NATS: f64 = 2.0;
 
 /// One filter: estimate, covariance, and its running log-likelihood.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,6 +95,19 @@ impl Bank {
     /// The filter in use.
     pub fn best(&self) -> &Filter {
         &self.filters[self.best]
+    }
+
+    /// The filter with the largest wander that the last `samples` pulses (up to the
+    /// likelihood memory) cannot rule out: the most cautious model still plausible. Early on,
+    /// when the pulses say little, it is a filter far more pessimistic than the likeliest.
+    pub fn cautious(&self, samples: u32) -> &Filter {
+        let n = f64::from(samples).clamp(1.0, LIKELIHOOD_MEMORY);
+        let best = self.best();
+        self.filters
+            .iter()
+            .rev()
+            .find(|f| (best.loglik - f.loglik) * n <= PLAUSIBLE_NATS)
+            .unwrap_or(best)
     }
 
     /// Starts every filter at offset `x`, frequency `y`, variances `pxx` and `pyy`.
