@@ -1,32 +1,46 @@
-//! Trust: from what the engine has seen, the state a time-stamp signer may rely on: a sync
-//! state, an error bound that should cover the clock's true offset, and how long the verdict
-//! holds (`valid_until`, CLOCK_MONOTONIC).
+//! Trust: from what the engine has seen, the state a time-stamp signer may rely on — a sync
+//! state, an error bound that covers the clock's true offset, the reason when the state is not
+//! INSYNC, and how long the verdict holds (`valid_until`, CLOCK_MONOTONIC).
 //!
-//! First honest version (issue 6 deepens it): the state is UNKNOWN until a time-of-day reading
-//! agrees with the pulses on the whole second and the servo is locked with enough samples;
-//! the bound is the static uncertainty + k·σ (σ: smoothed rms of the measured offsets) + the
-//! holdover growth (k·frequency uncertainty·t + drift bound·t²/2, t from the last good pulse to
-//! `valid_until`); any foreign clock change or reference disagreement is OUT_OF_SYNC at once and
-//! latched until the reference agrees again and `recover_pulses` good pulses have followed. It
-//! must never say INSYNC on a guess: every missing input degrades the state.
+//! The bound ([`bound`]) is the static uncertainty + the servo's estimate of its phase error
+//! (k σ, guarded by the servo's empirical checks) + the holdover growth since the last accepted
+//! pulse + the doubt left by pulses that disagree with the clock. The state follows from the
+//! bound and from the checks that are not numbers: the whole second verified by a time-of-day
+//! reference, no clock change by anyone else, no reference disagreement. Every return to a
+//! better state waits for `recover_pulses` good pulses in a row (hysteresis). Each interval not
+//! INSYNC is recorded in the [`Ledger`]. See `docs/trust.md`.
+//!
+//! It must never say INSYNC on a guess: every missing input degrades the state, and a figure
+//! it cannot compute is no bound (`i64::MAX`), never a small one.
 
 use crate::time::Timestamp;
 
 use super::event::EngineEvent;
-use super::servo::PulseShift;
+use super::ledger::Ledger;
+use super::servo::{PhaseModel, PulseShift};
 use super::{Action, Stamp};
 
-/// Smoothing of the squared offsets behind σ. With `k_sigma = 4`, k·√α = 1: a sudden shift of
-/// the pulses by S raises the bound by at least S at the very next pulse.
+pub mod bound;
+mod config;
+mod steps;
+
+pub use bound::BoundTerms;
+pub use config::{ConfigError, TrustConfig, MAX_DECLARED_ACCURACY_NS};
+pub use steps::StepMeter;
+
+/// Smoothing of the squared offsets behind the fallback σ (servos without a phase model). With
+/// `k_sigma` ≥ 4, k·√α ≥ 1: a sudden shift of the pulses by S raises the bound by at least S at
+/// the very next pulse.
 const MS_ALPHA: f64 = 1.0 / 16.0;
 
 /// The sync states, after SignServer's TimeMonitor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SyncState {
     /// The error bound is within the warning fraction of the declared accuracy.
     #[serde(rename = "INSYNC")]
     InSync,
-    /// The error bound is past the warning fraction but within the declared accuracy.
+    /// The error bound is past the warning fraction but within the declared accuracy, or in
+    /// holdover it will pass the accuracy within the horizon.
     #[serde(rename = "SOON_OUT_OF_SYNC")]
     SoonOutOfSync,
     /// The error bound is past the declared accuracy, or the clock was changed behind ppsd's
@@ -49,6 +63,42 @@ impl SyncState {
             SyncState::Unknown => "UNKNOWN",
         }
     }
+
+    /// Rank for hysteresis: higher is more trusted.
+    fn level(self) -> u8 {
+        match self {
+            SyncState::InSync => 2,
+            SyncState::SoonOutOfSync => 1,
+            SyncState::OutOfSync | SyncState::Unknown => 0,
+        }
+    }
+}
+
+/// Why the state is not INSYNC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Nothing: the state is INSYNC.
+    #[default]
+    None,
+    /// No measurement to bound the error with yet (servo not locked, too few pulses).
+    Starting,
+    /// No time-of-day reference has agreed with the pulses on the whole second.
+    SecondsUnverified,
+    /// Someone else changed the clock; ppsd has not re-verified it yet.
+    ForeignChange,
+    /// The time-of-day reference disagrees with the clock by whole seconds.
+    ReferenceDisagrees,
+    /// Pulses disagree with the clock and it is not known yet which side moved.
+    PulseDoubt,
+    /// No pulses: the bound grows in holdover.
+    Holdover,
+    /// The bound is past the warning fraction or the accuracy with pulses coming.
+    Bound,
+    /// Waiting for good pulses in a row before the state improves (hysteresis).
+    Recovering,
+    /// The previous state expired before the engine could renew it (daemon stalled).
+    Stale,
 }
 
 /// Leap state published with the sync state.
@@ -76,7 +126,8 @@ pub struct TrustState {
     pub state: SyncState,
     /// Leap state.
     pub leap: LeapState,
-    /// Error bound, ns: the true offset should stay within ±bound until `valid_until`.
+    /// Error bound, ns: the true offset stays within ±bound until `valid_until`; `i64::MAX`
+    /// when there is none.
     pub bound_ns: i64,
     /// Last measured offset, ns (clock minus reference).
     pub offset_ns: i64,
@@ -88,42 +139,10 @@ pub struct TrustState {
     pub updated_mono_ns: i64,
     /// After this instant (CLOCK_MONOTONIC ns) the state is void: readers take it as UNKNOWN.
     pub valid_until_mono_ns: i64,
-}
-
-/// Trust parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TrustConfig {
-    /// Declared accuracy, ns: INSYNC only while the bound is within it.
-    pub declared_accuracy_ns: i64,
-    /// Receiver, cable and capture uncertainty added to every bound, ns.
-    pub static_uncertainty_ns: i64,
-    /// Multiplier of σ and of the frequency uncertainty.
-    pub k_sigma: f64,
-    /// Bound on the oscillator's frequency drift, ppb/s (holdover growth t²/2 term).
-    pub drift_bound_ppb_per_s: f64,
-    /// SOON_OUT_OF_SYNC when the bound passes this fraction of the declared accuracy.
-    pub warn_fraction: f64,
-    /// How long a published state holds, ns.
-    pub lifetime_ns: i64,
-    /// Good pulses in a row needed to return to INSYNC after OUT_OF_SYNC.
-    pub recover_pulses: u32,
-    /// Locked samples needed before σ is believed.
-    pub min_samples: u32,
-}
-
-impl Default for TrustConfig {
-    fn default() -> TrustConfig {
-        TrustConfig {
-            declared_accuracy_ns: 1_000_000,
-            static_uncertainty_ns: 0,
-            k_sigma: 4.0,
-            drift_bound_ppb_per_s: 1.0,
-            warn_fraction: 0.8,
-            lifetime_ns: 1_500_000_000,
-            recover_pulses: 10,
-            min_samples: 16,
-        }
-    }
+    /// Why the state is not INSYNC (`Reason::None` when it is).
+    pub reason: Reason,
+    /// The terms of the bound (all zero when there is no bound).
+    pub terms: BoundTerms,
 }
 
 /// Inputs to one evaluation that the trust engine does not track itself.
@@ -135,6 +154,32 @@ pub struct ServoView {
     pub freq_uncertainty_ppb: f64,
     /// The frequency set, ppb.
     pub freq_ppb: f64,
+    /// The servo's phase model, if it keeps one.
+    pub model: Option<PhaseModel>,
+    /// Pulses are lost: the clock is in holdover.
+    pub holdover: bool,
+}
+
+/// Doubt left by pulses that disagree with the clock, ns.
+#[derive(Clone, Copy, Debug, Default)]
+struct Doubt {
+    /// Largest distance from the prediction of a pulse not explained yet; cleared by the next
+    /// pulse the servo accepts.
+    outlier_ns: i64,
+    /// Size of a move of the pulse train under suspicion; cleared when the train comes back.
+    train_ns: i64,
+    /// Moves of the pulse train accepted without knowing which train was right: for good.
+    accepted_ns: i64,
+    /// Largest uncertainty of the servo's prediction while a move is suspected.
+    suspect_spread_ns: i64,
+}
+
+impl Doubt {
+    fn total_ns(&self) -> i64 {
+        self.outlier_ns
+            .max(self.train_ns)
+            .saturating_add(self.accepted_ns)
+    }
 }
 
 /// The trust engine's state.
@@ -143,20 +188,22 @@ pub struct Trust {
     cfg: TrustConfig,
     verified: bool,
     disagrees: bool,
+    /// Latched by a foreign change until the reference agrees again and the state recovers.
     foreign: bool,
     ms_ns2: f64,
     samples: u32,
     good_run: u32,
     last_pulse: Option<(i64, Timestamp)>,
     last_offset_ns: i64,
+    doubt: Doubt,
+    train_suspect: bool,
     state: SyncState,
     ever_trusted: bool,
     last_trusted: Option<Timestamp>,
-    /// The pulse train is under suspicion of having moved.
-    train_suspect: bool,
-    /// Moves of the pulse train accepted without knowing which train was right, ns: added to
-    /// every bound from then on.
-    doubt_ns: i64,
+    /// CLOCK_MONOTONIC until which the last publication holds.
+    valid_until_mono_ns: Option<i64>,
+    sigma_ns: f64,
+    ledger: Ledger,
 }
 
 impl Trust {
@@ -172,11 +219,14 @@ impl Trust {
             good_run: 0,
             last_pulse: None,
             last_offset_ns: 0,
+            doubt: Doubt::default(),
+            train_suspect: false,
             state: SyncState::Unknown,
             ever_trusted: false,
             last_trusted: None,
-            train_suspect: false,
-            doubt_ns: 0,
+            valid_until_mono_ns: None,
+            sigma_ns: f64::INFINITY,
+            ledger: Ledger::default(),
         }
     }
 
@@ -190,18 +240,39 @@ impl Trust {
         self.state
     }
 
-    /// Smoothed rms of the measured offsets, ns.
+    /// One standard deviation of the clock's offset as last evaluated, ns (for the kernel's
+    /// `esterror`): the servo's own when it keeps a model, else the rms of measured offsets.
     pub fn sigma_ns(&self) -> f64 {
-        self.ms_ns2.sqrt()
+        self.sigma_ns
     }
 
-    /// An accepted pulse at `at` stamped `stamp` measured `offset_ns`; `locked` says whether
-    /// the servo was locked for it (samples before lock do not feed σ).
+    /// The ledger of untrusted intervals.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The clock was stepped by `delta_ns` (by anyone): the ledger books its size.
+    pub fn clock_stepped(&mut self, delta_ns: i64) {
+        self.ledger.clock_stepped(delta_ns);
+    }
+
+    /// An accepted pulse at `at` stamped `stamp` measured `offset_ns`; samples taken before the
+    /// servo locked do not count.
     pub fn pulse(&mut self, at: Stamp, stamp: Timestamp, offset_ns: i64, view: &ServoView) {
         self.last_pulse = Some((at.mono_ns, stamp));
         self.last_offset_ns = offset_ns;
+        // The servo took this pulse: the pulses before it that it set aside were glitches.
+        self.doubt.outlier_ns = 0;
         if !view.locked {
             return;
+        }
+        if view.model.is_none()
+            && self.samples >= self.cfg.min_samples
+            && offset_ns.saturating_abs() > self.cfg.declared_accuracy_ns
+        {
+            // A servo without a model follows any pulse; a jump past the accuracy that it
+            // follows can never be told from a moved train again.
+            self.keep_doubt(offset_ns.saturating_abs());
         }
         let x = offset_ns as f64;
         self.ms_ns2 = if self.samples == 0 {
@@ -210,13 +281,23 @@ impl Trust {
             self.ms_ns2 + MS_ALPHA * (x * x - self.ms_ns2)
         };
         self.samples = self.samples.saturating_add(1);
-        let good = self.bound_at(at.mono_ns + self.cfg.lifetime_ns, view) as f64
+        let until = at.mono_ns.saturating_add(self.cfg.lifetime_ns);
+        let good = self.bound_at(at.mono_ns, until, view) as f64
             <= self.cfg.warn_fraction * self.cfg.declared_accuracy_ns as f64;
         self.good_run = if good {
             self.good_run.saturating_add(1)
         } else {
             0
         };
+    }
+
+    /// A pulse was set aside `distance_ns` away from where the servo predicted it (an outlier,
+    /// a pulse of a moved train, an interval that is no whole second): until a pulse is
+    /// accepted again, nothing tells whether the pulse or the clock moved, so the distance
+    /// joins the bound.
+    pub fn pulse_doubt(&mut self, distance_ns: i64) {
+        self.doubt.outlier_ns = self.doubt.outlier_ns.max(distance_ns.saturating_abs());
+        self.good_run = 0;
     }
 
     /// The engine stepped the clock: offsets before the step say nothing about after it.
@@ -226,31 +307,72 @@ impl Trust {
         self.good_run = 0;
     }
 
-    /// Someone else changed the clock: OUT_OF_SYNC until verified again.
+    /// Someone else changed the clock: OUT_OF_SYNC until verified again and recovered. The
+    /// engine restarts the servo, so its samples start over too.
     pub fn foreign_change(&mut self) {
         self.foreign = true;
         self.verified = false;
+        self.stepped();
+    }
+
+    /// A pulse is about to reach the servo, whose prediction for it is uncertain by
+    /// `spread_ns` (k σ with the holdover growth; see [`Trust::spread_at`]).
+    pub fn before_pulse(&mut self, spread_ns: i64) {
+        if self.train_suspect {
+            self.doubt.suspect_spread_ns = self.doubt.suspect_spread_ns.max(spread_ns.max(0));
+        }
+    }
+
+    /// The servo reports a move of the pulse train.
+    ///
+    /// While a move is suspected its size is doubt in the bound. When the servo finds the old
+    /// train back, the doubt goes — unless its prediction became too uncertain meanwhile to tell
+    /// the two trains apart (the move is within twice the largest spread seen while suspected),
+    /// in which case the servo may now be tracking the moved train, and the move plus that
+    /// spread stay in every bound for good. When the servo accepts the move the same holds:
+    /// nothing here can tell which train was right, and the size of the move is only known to
+    /// within the spread.
+    pub fn pulse_train_shift(&mut self, shift: PulseShift) {
+        match shift {
+            PulseShift::Suspected(ns) => {
+                self.train_suspect = true;
+                self.doubt.train_ns = ns.saturating_abs();
+                self.good_run = 0;
+            }
+            PulseShift::Cleared => {
+                self.train_suspect = false;
+                let moved = std::mem::take(&mut self.doubt.train_ns);
+                let spread = std::mem::take(&mut self.doubt.suspect_spread_ns);
+                if moved <= spread.saturating_mul(2) {
+                    self.keep_doubt(moved.saturating_add(spread));
+                }
+            }
+            PulseShift::Accepted(ns) => {
+                self.train_suspect = false;
+                self.doubt.train_ns = 0;
+                let spread = std::mem::take(&mut self.doubt.suspect_spread_ns);
+                self.keep_doubt(ns.saturating_abs().saturating_add(spread));
+                self.stepped();
+            }
+        }
+    }
+
+    fn keep_doubt(&mut self, ns: i64) {
+        self.doubt.accepted_ns = self.doubt.accepted_ns.saturating_add(ns);
         self.good_run = 0;
     }
 
-    /// The servo reports a move of the pulse train. While it is suspected the state is
-    /// OUT_OF_SYNC; when the old train returns, trust recovers as after a foreign change; when
-    /// the move is accepted its size joins the bound for good, since nothing here can tell
-    /// which train was right.
-    pub fn pulse_train_shift(&mut self, shift: PulseShift) {
-        match shift {
-            PulseShift::Suspected(_) => {
-                self.train_suspect = true;
-                self.foreign_change();
+    /// The uncertainty of the servo's prediction at CLOCK_MONOTONIC `t_ns`, ns: the bound at
+    /// that instant without the static and doubt terms; `i64::MAX` without a bound.
+    pub fn spread_at(&self, t_ns: i64, view: &ServoView) -> i64 {
+        self.terms(t_ns, t_ns, view).map_or(i64::MAX, |t| {
+            BoundTerms {
+                static_ns: 0.0,
+                doubt_ns: 0.0,
+                ..t
             }
-            PulseShift::Cleared => self.train_suspect = false,
-            PulseShift::Accepted(ns) => {
-                self.train_suspect = false;
-                self.doubt_ns = self.doubt_ns.saturating_add(ns.saturating_abs());
-                self.stepped();
-                self.foreign_change();
-            }
-        }
+            .total_ns()
+        })
     }
 
     /// True while the pulse train is suspected of having moved.
@@ -272,32 +394,84 @@ impl Trust {
         self.verified
     }
 
-    /// The error bound (ns) that holds until CLOCK_MONOTONIC `until_mono_ns`; `i64::MAX`
-    /// (no bound) until σ rests on `min_samples` locked samples.
-    pub fn bound_at(&self, until_mono_ns: i64, view: &ServoView) -> i64 {
-        let Some((pulse_mono, _)) = self.last_pulse else {
-            return i64::MAX;
-        };
-        if self.samples < self.cfg.min_samples {
-            return i64::MAX;
+    /// The terms of the bound over CLOCK_MONOTONIC `[from_ns, until_ns]`; `None` (no bound)
+    /// until the servo is locked with `min_samples` samples.
+    pub fn terms(&self, from_ns: i64, until_ns: i64, view: &ServoView) -> Option<BoundTerms> {
+        let (pulse_mono, _) = self.last_pulse?;
+        if self.samples < self.cfg.min_samples || !view.locked {
+            return None;
         }
-        let t_s = until_mono_ns.saturating_sub(pulse_mono).max(0) as f64 * 1e-9;
-        let k = self.cfg.k_sigma;
-        let growth =
-            k * view.freq_uncertainty_ppb * t_s + 0.5 * self.cfg.drift_bound_ppb_per_s * t_s * t_s;
-        let bound = self.cfg.static_uncertainty_ns as f64
-            + self.doubt_ns as f64
-            + k * self.sigma_ns()
-            + growth;
-        if bound.is_finite() && bound < i64::MAX as f64 {
-            bound.ceil() as i64
-        } else {
-            i64::MAX
-        }
+        let doubt = self.doubt.total_ns();
+        Some(match &view.model {
+            Some(m) => bound::with_model(&self.cfg, m, from_ns, until_ns, doubt),
+            None => bound::without_model(
+                &self.cfg,
+                self.ms_ns2.sqrt(),
+                view.freq_uncertainty_ppb,
+                pulse_mono,
+                until_ns,
+                doubt,
+            ),
+        })
     }
 
-    /// Decides the state at `at`, pushes a `StateChanged` event when it changes, and returns
-    /// what to publish.
+    /// The bound (ns) over `[from_ns, until_ns]`; `i64::MAX` when there is none.
+    pub fn bound_at(&self, from_ns: i64, until_ns: i64, view: &ServoView) -> i64 {
+        self.terms(from_ns, until_ns, view)
+            .map_or(i64::MAX, |t| t.total_ns())
+    }
+
+    /// The state the checks and the bound allow, before hysteresis, with its reason; and
+    /// whether the bound itself is what keeps it from INSYNC.
+    fn decide(&self, at: Stamp, bound_ns: i64, view: &ServoView) -> (SyncState, Reason, bool) {
+        let acc = self.cfg.declared_accuracy_ns;
+        let latched = self.foreign || self.state == SyncState::OutOfSync;
+        let unsure = if latched {
+            SyncState::OutOfSync
+        } else {
+            SyncState::Unknown
+        };
+        if self.disagrees {
+            return (SyncState::OutOfSync, Reason::ReferenceDisagrees, false);
+        }
+        if self.foreign && !self.verified {
+            return (SyncState::OutOfSync, Reason::ForeignChange, false);
+        }
+        if bound_ns == i64::MAX {
+            let reason = if self.foreign {
+                Reason::ForeignChange
+            } else {
+                Reason::Starting
+            };
+            return (unsure, reason, false);
+        }
+        if !self.verified {
+            return (unsure, Reason::SecondsUnverified, false);
+        }
+        let why = if self.doubt.total_ns() > 0 {
+            Reason::PulseDoubt
+        } else if view.holdover {
+            Reason::Holdover
+        } else {
+            Reason::Bound
+        };
+        if bound_ns > acc {
+            return (SyncState::OutOfSync, why, true);
+        }
+        let warn = self.cfg.warn_fraction * acc as f64;
+        let horizon_crossed = view.holdover && {
+            let until = at.mono_ns.saturating_add(self.cfg.lifetime_ns);
+            let later = until.saturating_add(self.cfg.holdover_horizon_ns);
+            self.bound_at(at.mono_ns, later, view) > acc
+        };
+        if bound_ns as f64 > warn || horizon_crossed {
+            return (SyncState::SoonOutOfSync, why, true);
+        }
+        (SyncState::InSync, Reason::None, false)
+    }
+
+    /// Decides the state at `at`, pushes `StateChanged` and ledger events, and returns what to
+    /// publish.
     pub fn evaluate(
         &mut self,
         at: Stamp,
@@ -305,28 +479,37 @@ impl Trust {
         leap: LeapState,
         out: &mut Vec<Action>,
     ) -> TrustState {
+        if self
+            .valid_until_mono_ns
+            .is_some_and(|until| at.mono_ns > until && self.state == SyncState::InSync)
+        {
+            // Readers saw the last INSYNC expire before this renewal.
+            self.ledger
+                .observe(at, SyncState::Unknown, Reason::Stale, i64::MAX, out);
+        }
+        if view.holdover {
+            // Pulses must come back and prove themselves before the state improves.
+            self.good_run = 0;
+        }
         let valid_until = at.mono_ns.saturating_add(self.cfg.lifetime_ns);
-        let bound_ns = self.bound_at(valid_until, view);
-        let acc = self.cfg.declared_accuracy_ns;
-        let recovering = self.foreign || self.state == SyncState::OutOfSync;
-        let state = if self.disagrees || self.train_suspect || (self.foreign && !self.verified) {
-            SyncState::OutOfSync
-        } else if !self.verified || !view.locked || self.samples < self.cfg.min_samples {
-            if recovering {
-                SyncState::OutOfSync
-            } else {
-                SyncState::Unknown
-            }
-        } else if bound_ns > acc || (recovering && self.good_run < self.cfg.recover_pulses) {
-            SyncState::OutOfSync
-        } else if bound_ns as f64 > self.cfg.warn_fraction * acc as f64 {
-            SyncState::SoonOutOfSync
-        } else {
-            SyncState::InSync
-        };
-        if state == SyncState::InSync || state == SyncState::SoonOutOfSync {
+        let terms = self.terms(at.mono_ns, valid_until, view);
+        let bound_ns = terms.map_or(i64::MAX, |t| t.total_ns());
+        let (mut state, mut reason, by_bound) = self.decide(at, bound_ns, view);
+        if by_bound {
+            self.good_run = 0;
+        }
+        if state.level() > self.state.level() && self.good_run < self.cfg.recover_pulses {
+            state = self.state;
+            reason = Reason::Recovering;
+        }
+        if state.level() > 0 {
             self.foreign = false;
         }
+        self.sigma_ns = match (&view.model, terms) {
+            (Some(m), Some(_)) => m.offset_sd_ns * bound::guard_factor(m.prior_ratio_seen).sqrt(),
+            (None, Some(_)) => self.ms_ns2.sqrt(),
+            _ => f64::INFINITY,
+        };
         if state != self.state {
             out.push(Action::Event(EngineEvent::StateChanged {
                 from: self.state,
@@ -336,10 +519,12 @@ impl Trust {
             }));
             self.state = state;
         }
+        self.ledger.observe(at, state, reason, bound_ns, out);
         if state == SyncState::InSync {
             self.ever_trusted = true;
             self.last_trusted = Some(at.real);
         }
+        self.valid_until_mono_ns = Some(valid_until);
         TrustState {
             state,
             leap,
@@ -349,102 +534,11 @@ impl Trust {
             last_pulse: self.last_pulse.map(|(_, stamp)| stamp),
             updated_mono_ns: at.mono_ns,
             valid_until_mono_ns: valid_until,
+            reason,
+            terms: terms.unwrap_or_default(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: i64 = 1_000_000_000;
-
-    fn at(t: i64) -> Stamp {
-        Stamp {
-            mono_ns: t,
-            real: Timestamp::from_ns(t),
-        }
-    }
-
-    fn view() -> ServoView {
-        ServoView {
-            locked: true,
-            freq_uncertainty_ppb: 1.0,
-            freq_ppb: 0.0,
-        }
-    }
-
-    fn feed(trust: &mut Trust, from: i64, n: i64, offset_ns: i64, out: &mut Vec<Action>) {
-        for i in from..from + n {
-            trust.pulse(at(i * S), Timestamp::from_ns(i * S), offset_ns, &view());
-            trust.evaluate(at(i * S), &view(), LeapState::None, out);
-        }
-    }
-
-    #[test]
-    fn unknown_until_verified_then_insync() {
-        let mut trust = Trust::new(TrustConfig::default());
-        let mut out = Vec::new();
-        feed(&mut trust, 0, 30, 100, &mut out);
-        assert_eq!(trust.state(), SyncState::Unknown);
-        trust.reference(true);
-        let ts = trust.evaluate(at(30 * S), &view(), LeapState::None, &mut out);
-        assert_eq!(ts.state, SyncState::InSync);
-        assert_eq!(ts.valid_until_mono_ns, 31 * S + S / 2);
-        // Last pulse at 29 s, valid until 31.5 s: t = 2.5 s.
-        // 4·100 ns + 4·1 ppb·2.5 s + 1 ppb/s·2.5²/2 s² = 400 + 10 + 3.125, rounded up.
-        assert_eq!(ts.bound_ns, 414);
-        assert!(matches!(
-            out.last(),
-            Some(Action::Event(EngineEvent::StateChanged {
-                to: SyncState::InSync,
-                ..
-            }))
-        ));
-    }
-
-    #[test]
-    fn foreign_change_latches_until_reverified_and_recovered() {
-        let mut trust = Trust::new(TrustConfig::default());
-        let mut out = Vec::new();
-        trust.reference(true);
-        feed(&mut trust, 0, 20, 100, &mut out);
-        assert_eq!(trust.state(), SyncState::InSync);
-        trust.foreign_change();
-        let ts = trust.evaluate(at(20 * S), &view(), LeapState::None, &mut out);
-        assert_eq!(ts.state, SyncState::OutOfSync);
-        feed(&mut trust, 21, 20, 100, &mut out);
-        assert_eq!(trust.state(), SyncState::OutOfSync, "not re-verified");
-        trust.reference(true);
-        feed(&mut trust, 41, 9, 100, &mut out);
-        assert_eq!(trust.state(), SyncState::OutOfSync, "hysteresis");
-        feed(&mut trust, 50, 12, 100, &mut out);
-        assert_eq!(trust.state(), SyncState::InSync);
-    }
-
-    #[test]
-    fn holdover_grows_the_bound_to_out_of_sync() {
-        let mut trust = Trust::new(TrustConfig::default());
-        let mut out = Vec::new();
-        trust.reference(true);
-        feed(&mut trust, 0, 20, 100, &mut out);
-        // Without pulses: 1 ppb/s · t²/2 passes 0.8 ms near t = 1265 s, 1 ms near 1414 s.
-        let ts = trust.evaluate(at(1_300 * S), &view(), LeapState::None, &mut out);
-        assert_eq!(ts.state, SyncState::SoonOutOfSync);
-        let ts = trust.evaluate(at(1_500 * S), &view(), LeapState::None, &mut out);
-        assert_eq!(ts.state, SyncState::OutOfSync);
-    }
-
-    #[test]
-    fn a_pulse_shift_raises_the_bound_by_at_least_the_shift() {
-        let mut trust = Trust::new(TrustConfig::default());
-        let mut out = Vec::new();
-        trust.reference(true);
-        feed(&mut trust, 0, 40, 0, &mut out);
-        feed(&mut trust, 40, 1, 2_000_000, &mut out);
-        assert_eq!(trust.state(), SyncState::OutOfSync);
-        trust.reference(false);
-        let ts = trust.evaluate(at(41 * S), &view(), LeapState::None, &mut out);
-        assert_eq!(ts.state, SyncState::OutOfSync);
-    }
-}
+mod tests;
