@@ -52,6 +52,18 @@ fn leap_delta_ns(leap: Leap) -> i64 {
     }
 }
 
+/// How far (ns) a pulse that measured `offset_ns` at CLOCK_MONOTONIC `pulse_mono` is from
+/// where the servo's model in `view` puts the clock (from zero without a model).
+fn distance_from_prediction(view: &ServoView, offset_ns: i64, pulse_mono: i64) -> i64 {
+    let predicted = view.model.map_or(0.0, |m| m.offset_at(pulse_mono));
+    let d = (offset_ns as f64 - predicted).abs();
+    if d.is_finite() {
+        d as i64
+    } else {
+        i64::MAX
+    }
+}
+
 /// When the driver observed an input: both clocks, read once, right after the observation,
 /// and close together: CLOCK_REALTIME − CLOCK_MONOTONIC is how the engine measures steps, so
 /// two reads [`JUMP_DETECT_NS`] apart would look like a step (the daemon reads monotonic,
@@ -252,11 +264,11 @@ impl Engine {
         let pulse_mono = at
             .mono_ns
             .saturating_sub(at.real.diff_ns(stamp).clamp(0, NANOS_PER_SEC));
-        let distance = self.distance_from_prediction(m.offset_ns, pulse_mono);
-        let spread = self
-            .trust
-            .spread_at(pulse_mono, &self.view_with(self.book.set_ppb()));
-        self.trust.before_pulse(spread);
+        // Where the servo's model puts the clock at this pulse, before the servo takes it.
+        let prior = self.view_with(self.book.set_ppb());
+        let distance = distance_from_prediction(&prior, m.offset_ns, pulse_mono);
+        self.trust
+            .before_pulse(self.trust.spread_at(pulse_mono, &prior));
         match self.filter.check(seq, stamp, self.book.set_ppb()) {
             Verdict::Accept => {}
             Verdict::Duplicate => return self.on_tick(at, out),
@@ -307,12 +319,13 @@ impl Engine {
             offset_ns: offset_now,
         });
         let freq = (sample.state != ServoState::Unlocked).then_some(sample.freq_ppb);
-        let view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
+        let mut view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
         self.trust.pulse(at, stamp, m.offset_ns, &view);
         if let Some(tod) = self.pending_tod.take() {
             self.check_seconds(at, &tod, out);
         }
-        let state = self.publish(at, out);
+        view.freq_ppb = self.book.set_ppb();
+        let state = self.publish_view(at, &view, out);
         self.write_clock(freq, &state, out);
     }
 
@@ -525,30 +538,19 @@ impl Engine {
         }
     }
 
-    /// How far (ns) a pulse that measured `offset_ns` at CLOCK_MONOTONIC `pulse_mono` is from
-    /// where the servo's model puts the clock (from zero without a model).
-    fn distance_from_prediction(&self, offset_ns: i64, pulse_mono: i64) -> i64 {
-        let predicted = self
-            .servo
-            .phase_model()
-            .map_or(0.0, |m| m.offset_at(pulse_mono));
-        let d = (offset_ns as f64 - predicted).abs();
-        if d.is_finite() {
-            d as i64
-        } else {
-            i64::MAX
-        }
-    }
-
     fn publish(&mut self, at: Stamp, out: &mut Vec<Action>) -> TrustState {
         let view = self.view_with(self.book.set_ppb());
+        self.publish_view(at, &view, out)
+    }
+
+    fn publish_view(&mut self, at: Stamp, view: &ServoView, out: &mut Vec<Action>) -> TrustState {
         let leap = match self.leap_armed {
             None => LeapState::None,
             Some((Leap::Insert, _)) => LeapState::Positive,
             Some((Leap::Delete, _)) => LeapState::Negative,
             Some((Leap::None, _)) => LeapState::Unknown,
         };
-        let state = self.trust.evaluate(at, &view, leap, out);
+        let state = self.trust.evaluate(at, view, leap, out);
         self.published = state;
         out.push(Action::Publish(state));
         state

@@ -394,7 +394,7 @@ impl Servo for KalmanServo {
         let pulse_ns = self.t_last.filter(|_| self.samples >= 2)?;
         let f = self.bank.best();
         // The spreads come from the most cautious model the pulses cannot rule out.
-        let c = self.bank.cautious(self.samples);
+        let c = self.bank.cautious();
         let since_ns = self.u_since.unwrap_or(pulse_ns).max(pulse_ns);
         let dt = (since_ns - pulse_ns) as f64 / NS_PER_S;
         Some(PhaseModel {

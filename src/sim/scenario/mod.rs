@@ -398,8 +398,13 @@ impl Cx<'_> {
         tr.lifetime_ns =
             self.int(&t.lifetime_ms, "trust.lifetime_ms", lifetime_ms, -big, big)? * 1_000_000;
         let pulses = i64::from(tr.recover_pulses);
-        tr.recover_pulses =
-            self.int(&t.recover_pulses, "trust.recover_pulses", pulses, 0, 1 << 31)? as u32;
+        tr.recover_pulses = self.int(
+            &t.recover_pulses,
+            "trust.recover_pulses",
+            pulses,
+            0,
+            1 << 31,
+        )? as u32;
         let horizon_s = tr.holdover_horizon_ns / NANOS_PER_SEC;
         tr.holdover_horizon_ns = self.int(
             &t.holdover_horizon_s,

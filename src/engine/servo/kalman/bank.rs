@@ -78,6 +78,8 @@ impl Filter {
 pub(super) struct Bank {
     filters: [Filter; BANK],
     best: usize,
+    /// The filter [`Bank::cautious`] returns, found at each update.
+    cautious: usize,
 }
 
 impl Bank {
@@ -89,6 +91,7 @@ impl Bank {
         Bank {
             filters,
             best: DEFAULT_FILTER,
+            cautious: BANK - 1,
         }
     }
 
@@ -97,17 +100,11 @@ impl Bank {
         &self.filters[self.best]
     }
 
-    /// The filter with the largest wander that the last `samples` pulses (up to the
-    /// likelihood memory) cannot rule out: the most cautious model still plausible. Early on,
-    /// when the pulses say little, it is a filter far more pessimistic than the likeliest.
-    pub fn cautious(&self, samples: u32) -> &Filter {
-        let n = f64::from(samples).clamp(1.0, LIKELIHOOD_MEMORY);
-        let best = self.best();
-        self.filters
-            .iter()
-            .rev()
-            .find(|f| (best.loglik - f.loglik) * n <= PLAUSIBLE_NATS)
-            .unwrap_or(best)
+    /// The filter with the largest wander that the pulses so far (up to the likelihood
+    /// memory) cannot rule out: the most cautious model still plausible. Early on, when the
+    /// pulses say little, it is a filter far more pessimistic than the likeliest.
+    pub fn cautious(&self) -> &Filter {
+        &self.filters[self.cautious]
     }
 
     /// Starts every filter at offset `x`, frequency `y`, variances `pxx` and `pyy`.
@@ -121,6 +118,7 @@ impl Bank {
             f.loglik = 0.0;
         }
         self.best = DEFAULT_FILTER;
+        self.cautious = BANK - 1;
     }
 
     /// Predicts every filter `dt` s ahead with `ctrl_ns` of control and updates it with `z`;
@@ -138,6 +136,11 @@ impl Bank {
             }
         }
         self.best = best;
+        let top = self.filters[best].loglik;
+        self.cautious = (best..BANK)
+            .rev()
+            .find(|k| (top - self.filters[*k].loglik) * memory <= PLAUSIBLE_NATS)
+            .unwrap_or(best);
     }
 }
 

@@ -119,14 +119,14 @@ impl WanderCheck {
     /// The wander intensity (ns²/s³) measured at the longest lag with at least a lag's worth
     /// of second differences, given capture-noise variance `r` (ns²); `None` before that.
     pub fn wander(&self, r: f64) -> Option<f64> {
-        LAGS.iter()
-            .zip(self.lags.iter())
-            .rev()
-            .find(|(lag, stat)| i64::from(stat.n) >= **lag)
-            .map(|(lag, stat)| {
-                let tau3 = (*lag as f64).powi(3);
-                1.5 * (stat.mean_d2 - 6.0 * r).max(0.0) / tau3
-            })
+        for i in (0..LAGS.len()).rev() {
+            let (lag, stat) = (LAGS[i], self.lags[i]);
+            if i64::from(stat.n) >= lag {
+                let tau3 = (lag as f64).powi(3);
+                return Some(1.5 * (stat.mean_d2 - 6.0 * r).max(0.0) / tau3);
+            }
+        }
+        None
     }
 }
 
