@@ -2,6 +2,7 @@
 //! holdover with a phase model, pulse doubt, moved trains, staleness and the ledger events.
 
 use super::*;
+use crate::engine::servo::PhaseModel;
 
 const S: i64 = 1_000_000_000;
 
