@@ -257,6 +257,40 @@ fn a_6_h_holdover_warns_before_the_true_error_reaches_100_us_over_seeds_1_to_20(
 }
 
 #[test]
+fn a_clock_that_wanders_more_than_its_model_is_still_bounded_and_recovers_after_an_outage() {
+    let mut sc = load("model-mismatch.toml");
+    let outage = sc.faults[0];
+    sc.duration_s = outage.end_ns / S + 300;
+    for seed in SEEDS {
+        let r = run(&sc, seed);
+        assert_eq!(
+            (r.false_insync_s, r.bound_violation_s),
+            (0, 0),
+            "seed {seed}"
+        );
+        // The bound outgrows the accuracy in the outage, and the pulses after it are taken.
+        let hold = r
+            .ledger
+            .iter()
+            .find(|l| l.reason == Reason::Holdover)
+            .unwrap_or_else(|| panic!("seed {seed}: {:?}", r.ledger));
+        let back = hold.end_s.expect("never INSYNC again");
+        println!(
+            "model mismatch seed {seed}: untrusted {:.0}..{back:.0} s",
+            hold.start_s
+        );
+        assert!(
+            back <= (outage.end_ns / S + 60) as f64,
+            "seed {seed}: {back}"
+        );
+        assert_eq!(
+            r.pulses_rejected, 0,
+            "seed {seed}: pulses after the outage rejected"
+        );
+    }
+}
+
+#[test]
 fn running_every_adjtimex_poll_gives_the_same_report_as_the_polls_that_can_find_something() {
     let text = "duration_s = 400\n[clock]\ninitial_offset_ns = 2_000_000\nfreq_ppm = 30.0\n\
                 wander_ppb_per_sqrt_s = 1.0\n[[fault]]\nkind = \"foreign_freq\"\n\

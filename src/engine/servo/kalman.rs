@@ -21,7 +21,7 @@ use super::{PhaseModel, PulseShift, Servo, ServoOutput, ServoSample, ServoState}
 mod bank;
 mod check;
 
-use bank::{Bank, NoiseEstimator};
+use bank::{Bank, NoiseEstimator, Step};
 use check::{InnovationCheck, WanderCheck};
 
 /// Innovations beyond this many standard deviations are outliers.
@@ -188,9 +188,14 @@ impl KalmanServo {
     }
 
     /// Measurement update of every filter with `z` at `pulse_ns`.
-    fn update(&mut self, z: f64, pulse_ns: i64, dt: f64) {
+    fn update(&mut self, z: f64, pulse_ns: i64, dt: f64, q_floor: f64) {
         let r = self.r();
-        self.bank.update(dt, self.ctrl, z, r, self.samples);
+        let step = Step {
+            dt,
+            ctrl_ns: self.ctrl,
+            q_floor,
+        };
+        self.bank.update(step, z, r, self.samples);
         self.t_last = Some(pulse_ns);
         self.ctrl = 0.0;
         self.outliers = OutlierRun::default();
@@ -308,14 +313,18 @@ impl Servo for KalmanServo {
             None => self.first(z, s.pulse_ns),
             Some(t_last) => {
                 let dt = (s.pulse_ns - t_last) as f64 / NS_PER_S;
-                let (nu, var) = self.bank.best().predicted(dt, self.ctrl, z, self.r());
+                let q_floor = self.wander_check.wander(self.r()).unwrap_or(0.0);
+                let (nu, var) = self
+                    .bank
+                    .best()
+                    .predicted(dt, self.ctrl, q_floor, z, self.r());
                 let verdict = if far { Ok(()) } else { self.screen(nu, var) };
                 match verdict {
                     Ok(()) => {
                         if !far {
                             self.innovations.add(nu, var, var - self.r());
                         }
-                        self.update(z, s.pulse_ns, dt)
+                        self.update(z, s.pulse_ns, dt, q_floor)
                     }
                     Err(report) => {
                         if let Some(PulseShift::Accepted(_)) = report {
