@@ -283,14 +283,8 @@ fn kalman_never_publishes_a_false_insync_on_any_scenario() {
             r.false_insync_s, r.bound_violation_s, r.insync_s, r.pulses_rejected
         );
         assert_eq!(r.false_insync_s, 0, "{name}");
-        // A foreign frequency write is found at the next adjtimex read (≤ 0.5 s later): the
-        // one second published before it is the known gap (see the trust issue).
-        let allowed = u64::from(name == "foreign-freq.toml") as i64;
-        assert!(
-            r.bound_violation_s <= allowed,
-            "{name}: {}",
-            r.bound_violation_s
-        );
+        // A foreign frequency write is found at the next adjtimex poll (1 ms later).
+        assert_eq!(r.bound_violation_s, 0, "{name}");
     }
 }
 

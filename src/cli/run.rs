@@ -111,6 +111,15 @@ fn options(args: &Args) -> Result<Options, (u8, String)> {
         }
         (true, false) => PathBuf::from(daemon::DEFAULT_LOCK),
     };
+    let ledger_path = match (cfg.runtime.ledger_file.as_os_str().is_empty(), simulate) {
+        (false, _) => cfg.runtime.ledger_file.clone(),
+        (true, true) => {
+            let mut name = shm_path.clone().into_os_string();
+            name.push(".ledger.jsonl");
+            PathBuf::from(name)
+        }
+        (true, false) => PathBuf::from(daemon::DEFAULT_LEDGER),
+    };
     daemon::prepare_dir(&shm_path).map_err(|e| (1, e))?;
     Ok(Options {
         config: cfg,
@@ -118,5 +127,6 @@ fn options(args: &Args) -> Result<Options, (u8, String)> {
         scenario,
         shm_path,
         lock_path,
+        ledger_path,
     })
 }

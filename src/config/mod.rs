@@ -7,6 +7,7 @@
 //! here opens a device, touches a clock, or panics on any input. Unknown keys are errors, so a
 //! misspelt key never silently leaves a default in force.
 
+use crate::time::NANOS_PER_SEC;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -99,6 +100,9 @@ pub struct TrustSection {
     pub recover_pulses: i64,
     /// Locked samples needed before the measured spread is believed.
     pub min_samples: i64,
+    /// In holdover, SOON_OUT_OF_SYNC once the bound would pass the accuracy within this
+    /// long, s.
+    pub holdover_horizon_s: i64,
 }
 
 impl Default for TrustSection {
@@ -113,6 +117,7 @@ impl Default for TrustSection {
             lifetime_ms: t.lifetime_ns / 1_000_000,
             recover_pulses: i64::from(t.recover_pulses),
             min_samples: i64::from(t.min_samples),
+            holdover_horizon_s: t.holdover_horizon_ns / NANOS_PER_SEC,
         }
     }
 }
@@ -299,6 +304,9 @@ pub struct RuntimeSection {
     /// Lock file refusing a second instance; empty: `/run/ppsd/ppsd.lock`, or beside the
     /// record with `--simulate`.
     pub lock_file: PathBuf,
+    /// Ledger of untrusted intervals (append-only, synced); empty:
+    /// `/var/lib/ppsd/ledger.jsonl`, or beside the record with `--simulate`.
+    pub ledger_file: PathBuf,
     /// The state is renewed at least this often, ms.
     pub renew_ms: i64,
     /// Hold `/dev/cpu_dma_latency` at 0 while running (real devices only).
@@ -313,6 +321,7 @@ impl Default for RuntimeSection {
     fn default() -> RuntimeSection {
         RuntimeSection {
             lock_file: PathBuf::new(),
+            ledger_file: PathBuf::new(),
             renew_ms: 250,
             cpu_dma_latency: true,
             sched_priority: 0,
@@ -349,6 +358,7 @@ impl Config {
                 lifetime_ns: t.lifetime_ms * 1_000_000,
                 recover_pulses: t.recover_pulses as u32,
                 min_samples: t.min_samples as u32,
+                holdover_horizon_ns: t.holdover_horizon_s.saturating_mul(NANOS_PER_SEC),
             },
         }
     }

@@ -19,6 +19,7 @@ use crate::sys::clock::ClockId;
 
 pub mod edge;
 pub mod leapfile;
+pub mod ledger;
 pub mod lock;
 pub mod notify;
 pub mod refs;
@@ -32,6 +33,9 @@ use world::{RealWorld, World};
 /// Where the lock file is when the configuration does not say.
 pub const DEFAULT_LOCK: &str = "/run/ppsd/ppsd.lock";
 
+/// Where the ledger of untrusted intervals is when the configuration does not say.
+pub const DEFAULT_LEDGER: &str = "/var/lib/ppsd/ledger.jsonl";
+
 /// What `ppsd run` hands the daemon.
 pub struct Options {
     /// The configuration in force.
@@ -44,6 +48,8 @@ pub struct Options {
     pub shm_path: PathBuf,
     /// The instance lock file.
     pub lock_path: PathBuf,
+    /// The ledger of untrusted intervals.
+    pub ledger_path: PathBuf,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.

@@ -21,13 +21,16 @@ use tracing::{debug, error, info, warn};
 
 use super::edge::EdgeTimer;
 use super::leapfile::LeapFile;
+use super::ledger::LedgerWriter;
 use super::notify::Notifier;
 use super::refs::{self, RefOutcome, References};
 use super::world::{SourceNote, World};
 use super::Options;
 use crate::config::{self, Config};
 use crate::engine::servo;
-use crate::engine::{Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState};
+use crate::engine::{
+    Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState, KERNEL_POLL_NS,
+};
 use crate::io::{ClockStatus, ClockWrite};
 use crate::publish::log as evlog;
 use crate::publish::shm::{ident_lossy, Clocks, Identity, ShmPublisher};
@@ -67,6 +70,7 @@ pub struct Daemon<W: World> {
     engine: Engine,
     actions: Vec<Action>,
     shm: Option<ShmPublisher>,
+    ledger: Option<LedgerWriter>,
     leap: LeapFile,
     notify: Notifier,
     edge: EdgeTimer,
@@ -80,6 +84,8 @@ pub struct Daemon<W: World> {
     start_ns: i64,
     next_fetch: i64,
     next_renew: i64,
+    /// Next adjtimex read on its own: nothing but a read reveals a foreign frequency write.
+    next_kernel_poll: i64,
     next_watchdog: Option<i64>,
     next_status: i64,
     published: Option<TrustState>,
@@ -93,7 +99,7 @@ impl<W: World> Daemon<W> {
     ///
     /// # Errors
     /// One line naming what could not be set up.
-    pub fn new(world: W, opts: Options, signals: SignalFd) -> Result<Daemon<W>, String> {
+    pub fn new(mut world: W, opts: Options, signals: SignalFd) -> Result<Daemon<W>, String> {
         let cfg = opts.config;
         let simulated = opts.scenario.is_some();
         let servo = servo::by_name(&cfg.servo.algorithm)
@@ -126,6 +132,7 @@ impl<W: World> Daemon<W> {
             warn!("leap file: {p}; the published leap state is UNKNOWN");
         }
         let notify = Notifier::from_env();
+        let ledger = LedgerWriter::start(&opts.ledger_path, world.stamp().0.real)?;
         let now = host_now();
         Ok(Daemon {
             edge: EdgeTimer::new(cfg.pps.edge, cfg.pps.fetch_delay_ms * 1_000_000),
@@ -134,6 +141,7 @@ impl<W: World> Daemon<W> {
             engine,
             actions: Vec::with_capacity(32),
             shm: Some(shm),
+            ledger: Some(ledger),
             leap,
             notify,
             refs,
@@ -145,6 +153,7 @@ impl<W: World> Daemon<W> {
             start_ns: now,
             next_fetch: now,
             next_renew: now,
+            next_kernel_poll: now,
             next_status: now + STATUS_EVERY_NS,
             published: None,
             first_insync: false,
@@ -194,7 +203,10 @@ impl<W: World> Daemon<W> {
     }
 
     fn next_deadline(&self, now: i64) -> i64 {
-        let mut d = self.next_fetch.min(self.next_renew);
+        let mut d = self
+            .next_fetch
+            .min(self.next_renew)
+            .min(self.next_kernel_poll);
         if let Some(w) = self.next_watchdog {
             d = d.min(w);
         }
@@ -222,6 +234,10 @@ impl<W: World> Daemon<W> {
         if now >= self.next_renew {
             self.wake(&Input::Tick);
             self.next_renew = host_now() + self.cfg.runtime.renew_ms * 1_000_000;
+        }
+        if now >= self.next_kernel_poll {
+            self.poll_kernel();
+            self.next_kernel_poll = now.saturating_add(KERNEL_POLL_NS);
         }
         self.notice_clock_changes();
         self.housekeeping(host_now());
@@ -266,6 +282,19 @@ impl<W: World> Daemon<W> {
             }
         }
         self.ref_out = out;
+    }
+
+    /// Reads adjtimex and hands it to the engine alone, which compares it with what it set.
+    fn poll_kernel(&mut self) {
+        let (at, host) = self.world.stamp();
+        match self.world.clock().read() {
+            Ok(snap) => {
+                self.engine
+                    .handle(at, &Input::Kernel(snap), &mut self.actions);
+                self.apply(at, host);
+            }
+            Err(e) => self.write_failed(&e.to_string()),
+        }
     }
 
     /// Reads adjtimex for the engine, hands it `input`, applies the actions; returns the stamp
@@ -335,6 +364,9 @@ impl<W: World> Daemon<W> {
 
     fn event(&mut self, e: &EngineEvent) {
         evlog::event(e);
+        if let Some(ledger) = self.ledger.as_mut() {
+            ledger.event(e);
+        }
         if let EngineEvent::StateChanged {
             to: SyncState::InSync,
             ..
@@ -467,6 +499,8 @@ impl<W: World> Daemon<W> {
         }
         // Dropping the writer leaves a closed, expired record (UNKNOWN for every reader).
         self.shm = None;
+        // The ledger thread writes what it holds, then ends.
+        self.ledger = None;
         info!(event = "stopped", "record closed; ppsd stopped");
     }
 }

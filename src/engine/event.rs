@@ -9,6 +9,7 @@ use crate::io::ScaledPpm;
 use crate::time::Timestamp;
 
 use super::filter::RejectReason;
+use super::ledger::{UntrustedBegan, UntrustedInterval};
 use super::servo::PulseShift;
 use super::trust::SyncState;
 use super::Leap;
@@ -71,6 +72,10 @@ pub enum EngineEvent {
     LeapScheduled(Leap),
     /// The kernel applied the armed leap second.
     LeapApplied(Leap),
+    /// The state left INSYNC: an untrusted interval began (persist at once).
+    UntrustedBegan(UntrustedBegan),
+    /// The state is INSYNC again: the untrusted interval, complete (persist).
+    UntrustedEnded(UntrustedInterval),
 }
 
 /// Why the engine stepped the clock.
@@ -85,8 +90,15 @@ pub enum StepReason {
 /// A change of the clock that ppsd did not make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForeignChange {
-    /// The clock-change watcher (timerfd with `TFD_TIMER_CANCEL_ON_SET`) saw CLOCK_REALTIME set.
+    /// The clock-change watcher (timerfd with `TFD_TIMER_CANCEL_ON_SET`) saw CLOCK_REALTIME set,
+    /// by an amount the engine could not measure (no earlier stamp to compare with).
     Step,
+    /// The clock-change watcher saw CLOCK_REALTIME set, and the stamps measured by how much
+    /// (the change of CLOCK_REALTIME − CLOCK_MONOTONIC that ppsd did not make).
+    SteppedBy {
+        /// Size of the step, ns (added to the clock).
+        delta_ns: i64,
+    },
     /// The kernel frequency differs from what ppsd last set.
     Frequency {
         /// What ppsd set.

@@ -5,28 +5,58 @@
 //! pushes [`Action`]s into a vector the caller reuses (no allocation per pulse once it has
 //! grown): clock writes and steps (applied through [`crate::apply`]), the trust state to publish,
 //! and typed events to log. Concerns live in their own files: [`measure`], [`filter`],
-//! [`servo`], [`trust`], [`kernel`]. The engine never reads a clock or a file, never sleeps,
-//! never uses `unsafe` or libc, and never panics on any input.
+//! [`servo`], [`trust`], [`ledger`], [`kernel`], and clock changes in `changes.rs`. The engine
+//! never reads a clock or a file, never sleeps, never uses `unsafe` or libc, and never panics
+//! on any input.
+//!
+//! The kernel gives no notice of an adjtimex write; the engine finds someone else's frequency,
+//! tick or PLL setting only by comparing reads with what it set. The driver must therefore
+//! hand it an adjtimex read at least every [`KERNEL_POLL_NS`], besides one before each other
+//! input (see `docs/trust.md`).
 
 use crate::io::{ClockSnapshot, ClockStatus, Edge, PpsFetch};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
+mod changes;
 pub mod event;
 pub mod filter;
 pub mod kernel;
 pub mod leap;
+pub mod ledger;
 pub mod measure;
 pub mod servo;
 pub mod trust;
 
+pub use changes::JUMP_DETECT_NS;
+use changes::{leap_delta_ns, LEAP_TOLERANCE_NS};
 pub use event::{EngineEvent, ForeignChange, StepReason};
 use filter::{PulseFilter, RejectReason, Verdict};
 use kernel::{KernelBook, UNSYNC_MAXERROR_US};
 use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
-pub use trust::{LeapState, SyncState, TrustConfig, TrustState};
-use trust::{ServoView, Trust};
+pub use trust::{LeapState, Reason, SyncState, TrustConfig, TrustState};
+use trust::{ServoView, StepMeter, Trust};
 
-/// When the driver observed an input: both clocks, read once, right after the observation.
+/// Longest interval between two adjtimex reads the driver hands the engine, ns (CLOCK_MONOTONIC).
+/// A foreign frequency write is found at most this long after it happens; until then the clock
+/// may run at the foreign rate (at most ±1000 ppm apart from ppsd's: 1 µs of error per ms).
+pub const KERNEL_POLL_NS: i64 = 1_000_000;
+
+/// How far (ns) a pulse that measured `offset_ns` at CLOCK_MONOTONIC `pulse_mono` is from
+/// where the servo's model in `view` puts the clock (from zero without a model).
+fn distance_from_prediction(view: &ServoView, offset_ns: i64, pulse_mono: i64) -> i64 {
+    let predicted = view.model.map_or(0.0, |m| m.offset_at(pulse_mono));
+    let d = (offset_ns as f64 - predicted).abs();
+    if d.is_finite() {
+        d as i64
+    } else {
+        i64::MAX
+    }
+}
+
+/// When the driver observed an input: both clocks, read once, right after the observation,
+/// and close together: CLOCK_REALTIME − CLOCK_MONOTONIC is how the engine measures steps, so
+/// two reads [`JUMP_DETECT_NS`] apart would look like a step (the daemon reads monotonic,
+/// realtime, monotonic and retries when the monotonic reads are more than a few µs apart).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamp {
     /// CLOCK_MONOTONIC, ns.
@@ -146,6 +176,7 @@ pub struct Engine {
     pending_tod: Option<TodSample>,
     leap_armed: Option<(Leap, i64)>,
     published: TrustState,
+    steps: StepMeter,
 }
 
 impl Engine {
@@ -163,6 +194,7 @@ impl Engine {
             pending_tod: None,
             leap_armed: None,
             published: TrustState::default(),
+            steps: StepMeter::default(),
             cfg,
         }
     }
@@ -182,6 +214,11 @@ impl Engine {
         &self.published
     }
 
+    /// The untrusted interval in progress, if any (the daemon records it when it stops).
+    pub fn untrusted_open(&self) -> Option<ledger::UntrustedBegan> {
+        self.trust.ledger().open()
+    }
+
     /// Handles one input observed at `at`, appending actions to `out` (not cleared here).
     ///
     /// The driver should hand over an adjtimex read (`Input::Kernel`) before the first pulse
@@ -189,7 +226,9 @@ impl Engine {
     /// foreign frequency is found before the engine overwrites it), and report every
     /// clock-change notice, its own steps' included: the engine tells them apart.
     pub fn handle(&mut self, at: Stamp, input: &Input, out: &mut Vec<Action>) {
+        self.steps.observe(at);
         self.track_leap(at, out);
+        self.check_jump(at, out);
         match input {
             Input::Pulse(fetch) => self.on_pulse(at, fetch, out),
             Input::Tod(tod) => self.on_tod(at, tod, out),
@@ -208,15 +247,29 @@ impl Engine {
             Edge::Assert => (fetch.assert_seq, fetch.assert),
             Edge::Clear => (fetch.clear_seq, fetch.clear),
         };
+        let m = measure::measure(stamp, self.cfg.delay_ns);
+        // The pulse's instant on the monotonic clock: the handling stamp less the time since
+        // the kernel stamped it.
+        let pulse_mono = at
+            .mono_ns
+            .saturating_sub(at.real.diff_ns(stamp).clamp(0, NANOS_PER_SEC));
+        // Where the servo's model puts the clock at this pulse, before the servo takes it.
+        let prior = self.view_with(self.book.set_ppb());
+        let distance = distance_from_prediction(&prior, m.offset_ns, pulse_mono);
+        self.trust
+            .before_pulse(self.trust.spread_at(pulse_mono, &prior));
         match self.filter.check(seq, stamp, self.book.set_ppb()) {
             Verdict::Accept => {}
             Verdict::Duplicate => return self.on_tick(at, out),
             Verdict::Reject(reason) => {
+                if let RejectReason::Interval { .. } = reason {
+                    // A pulse off the whole second: the pulse or the clock moved.
+                    self.trust.pulse_doubt(distance);
+                }
                 out.push(Action::Event(EngineEvent::PulseRejected { seq, reason }));
                 return self.on_tick(at, out);
             }
         }
-        let m = measure::measure(stamp, self.cfg.delay_ns);
         if self.in_holdover {
             self.in_holdover = false;
             let gap_ns = self
@@ -225,11 +278,6 @@ impl Engine {
             out.push(Action::Event(EngineEvent::PulseRegained { gap_ns }));
         }
         let may_step = !self.trust.ever_trusted() || self.cfg.allow_step_after_trust;
-        // The pulse's instant on the monotonic clock: the handling stamp less the time since
-        // the kernel stamped it.
-        let pulse_mono = at
-            .mono_ns
-            .saturating_sub(at.real.diff_ns(stamp).clamp(0, NANOS_PER_SEC));
         let sample = self
             .servo
             .sample(m.offset_ns, pulse_mono, at.mono_ns, may_step);
@@ -245,6 +293,7 @@ impl Engine {
                 RejectReason::Outlier { offset_ns }
             };
             out.push(Action::Event(EngineEvent::PulseRejected { seq, reason }));
+            self.trust.pulse_doubt(distance);
             let state = self.publish(at, out);
             return self.write_clock(Some(sample.freq_ppb), &state, out);
         }
@@ -259,12 +308,13 @@ impl Engine {
             offset_ns: offset_now,
         });
         let freq = (sample.state != ServoState::Unlocked).then_some(sample.freq_ppb);
-        let view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
+        let mut view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
         self.trust.pulse(at, stamp, m.offset_ns, &view);
         if let Some(tod) = self.pending_tod.take() {
             self.check_seconds(at, &tod, out);
         }
-        let state = self.publish(at, out);
+        view.freq_ppb = self.book.set_ppb();
+        let state = self.publish_view(at, &view, out);
         self.write_clock(freq, &state, out);
     }
 
@@ -285,33 +335,6 @@ impl Engine {
         } else {
             self.pending_tod = Some(*tod);
         }
-        self.publish(at, out);
-    }
-
-    fn on_clock_changed(&mut self, at: Stamp, out: &mut Vec<Action>) {
-        if let Some(until) = self.own_step_until.take() {
-            if at.mono_ns <= until {
-                return;
-            }
-        }
-        if let Some((leap, midnight)) = self.leap_armed {
-            if (at.real.sec() - midnight).abs() <= 2 {
-                self.leap_armed = None;
-                out.push(Action::Event(EngineEvent::LeapApplied(leap)));
-                self.filter.shift(match leap {
-                    Leap::Insert => -NANOS_PER_SEC,
-                    Leap::Delete => NANOS_PER_SEC,
-                    Leap::None => 0,
-                });
-                let state = self.publish(at, out);
-                return self.write_clock(None, &state, out);
-            }
-        }
-        self.foreign(ForeignChange::Step, out);
-        self.filter.forget();
-        // The phase the servo tracked is gone; it starts over from the frequency it set.
-        self.servo.reset(self.book.set_ppb());
-        self.pending_tod = None;
         self.publish(at, out);
     }
 
@@ -345,6 +368,8 @@ impl Engine {
         out.push(Action::Step { delta_ns });
         out.push(Action::Event(EngineEvent::Stepped { delta_ns, reason }));
         self.filter.shift(delta_ns);
+        self.steps.explain(delta_ns);
+        self.trust.clock_stepped(delta_ns);
         self.trust.stepped();
         self.own_step_until = Some(at.mono_ns.saturating_add(self.cfg.own_step_grace_ns));
         if let Some(tod) = &mut self.pending_tod {
@@ -412,6 +437,14 @@ impl Engine {
             if at.real.sec() > midnight + 2 {
                 self.leap_armed = None;
                 out.push(Action::Event(EngineEvent::LeapApplied(leap)));
+                // Its notice never came; if the stamps show the leap, it was the kernel's.
+                let delta_ns = leap_delta_ns(leap);
+                if let Some(jump) = self.steps.peek() {
+                    if (jump - delta_ns).abs() <= LEAP_TOLERANCE_NS {
+                        self.steps.explain(delta_ns);
+                        self.trust.clock_stepped(delta_ns);
+                    }
+                }
             }
         }
     }
@@ -421,18 +454,24 @@ impl Engine {
             locked: self.servo.state().is_locked(),
             freq_uncertainty_ppb: self.servo.freq_uncertainty_ppb(),
             freq_ppb,
+            model: self.servo.phase_model(),
+            holdover: self.in_holdover || self.trust.train_suspect(),
         }
     }
 
     fn publish(&mut self, at: Stamp, out: &mut Vec<Action>) -> TrustState {
         let view = self.view_with(self.book.set_ppb());
+        self.publish_view(at, &view, out)
+    }
+
+    fn publish_view(&mut self, at: Stamp, view: &ServoView, out: &mut Vec<Action>) -> TrustState {
         let leap = match self.leap_armed {
             None => LeapState::None,
             Some((Leap::Insert, _)) => LeapState::Positive,
             Some((Leap::Delete, _)) => LeapState::Negative,
             Some((Leap::None, _)) => LeapState::Unknown,
         };
-        let state = self.trust.evaluate(at, &view, leap, out);
+        let state = self.trust.evaluate(at, view, leap, out);
         self.published = state;
         out.push(Action::Publish(state));
         state

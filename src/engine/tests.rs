@@ -102,12 +102,17 @@ fn own_step_notice_is_not_foreign() {
         delta_ns: -5_000_000
     }));
     out.clear();
-    e.handle(at(S + 10_050_000), &Input::ClockChanged, &mut out);
+    // The clock now reads 5 ms less against the monotonic clock, as ppsd asked.
+    let stepped = |t_ns: i64| Stamp {
+        real: at(t_ns).real.add_ns(-5_000_000),
+        ..at(t_ns)
+    };
+    e.handle(stepped(S + 10_050_000), &Input::ClockChanged, &mut out);
     assert!(!out
         .iter()
         .any(|a| matches!(a, Action::Event(EngineEvent::ForeignChange(_)))));
     // A second notice is someone else's.
-    e.handle(at(S + 20_000_000), &Input::ClockChanged, &mut out);
+    e.handle(stepped(S + 20_000_000), &Input::ClockChanged, &mut out);
     assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
         ForeignChange::Step
     ))));
@@ -176,4 +181,35 @@ fn lost_pulses_mean_holdover_at_the_integral_frequency() {
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Event(EngineEvent::PulseRegained { .. }))));
+}
+
+#[test]
+fn a_foreign_step_is_measured_from_the_stamps_and_acted_on_before_its_notice() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    assert_eq!(published(&out).unwrap().state, SyncState::InSync);
+    out.clear();
+    // Someone stepped the clock 5 ms forward; the tick's stamp shows it before any notice.
+    let jumped = |t_ns: i64| Stamp {
+        real: at(t_ns).real.add_ns(5_000_000),
+        ..at(t_ns)
+    };
+    e.handle(jumped(30 * S + 500_000_000), &Input::Tick, &mut out);
+    assert!(out.contains(&Action::Event(EngineEvent::ForeignChange(
+        ForeignChange::SteppedBy {
+            delta_ns: 5_000_000
+        }
+    ))));
+    assert_eq!(published(&out).unwrap().state, SyncState::OutOfSync);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Event(EngineEvent::UntrustedBegan(_)))));
+    out.clear();
+    e.handle(jumped(30 * S + 500_050_000), &Input::ClockChanged, &mut out);
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Event(EngineEvent::ForeignChange(_)))),
+        "the notice is the same step: {out:?}"
+    );
 }

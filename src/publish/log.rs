@@ -161,6 +161,16 @@ pub fn event(e: &EngineEvent) {
                 "leap second armed for midnight"
             )
         }
+        EngineEvent::UntrustedBegan(b) => {
+            warn!(event = "untrusted_began", reason = ?b.reason, state = b.state.as_str(),
+                last_trusted = %utc_ns(b.start), "untrusted interval begins ({:?})", b.reason);
+        }
+        EngineEvent::UntrustedEnded(i) => {
+            info!(event = "untrusted_ended", reason = ?i.reason,
+                start = %utc_ns(i.start), end = %utc_ns(i.end), duration_ns = i.duration_ns,
+                worst_state = i.worst_state.as_str(), worst_bound_ns = i.worst_bound_ns.unwrap_or(-1),
+                "untrusted interval over after {} ms", i.duration_ns / 1_000_000);
+        }
         EngineEvent::LeapApplied(l) => {
             info!(
                 event = "leap_applied",
@@ -194,6 +204,14 @@ fn foreign(change: ForeignChange) {
                 event = "foreign_change",
                 what = "step",
                 "CLOCK_REALTIME set by someone else"
+            )
+        }
+        ForeignChange::SteppedBy { delta_ns } => {
+            warn!(
+                event = "foreign_change",
+                what = "step",
+                delta_ns,
+                "CLOCK_REALTIME set by someone else, by {delta_ns} ns"
             )
         }
         ForeignChange::Frequency { expected, found } => {

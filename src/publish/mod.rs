@@ -1,8 +1,11 @@
-//! Publishers: where the engine's trust state and events go. [`shm`] writes the record signers
-//! read (ppsd-shm); [`log`] writes the structured event log.
+//! Publishers: the I/O side of what the engine produces. [`shm`] writes the record signers read
+//! (ppsd-shm); [`log`] writes the structured event log; [`ledger`] appends the untrusted
+//! intervals to a file that survives crashes and power loss as far as the filesystem allows.
 //!
 //! Publishers only report what the engine decided; they never decide trust themselves, never
-//! touch a clock, and never block the clock thread for long (the shm write is a few stores).
+//! touch a clock, never block the clock thread for long (the shm write is a few stores), and a
+//! failing publisher never changes the engine's state.
 
+pub mod ledger;
 pub mod log;
 pub mod shm;

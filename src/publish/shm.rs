@@ -202,6 +202,7 @@ mod tests {
             last_pulse: Some(Timestamp::new(1_767_225_600, 5)),
             updated_mono_ns: updated,
             valid_until_mono_ns: updated + 1_500_000_000,
+            ..TrustState::default()
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::io::Write;
 
 use super::fault::{Fault, FaultKind};
-use crate::engine::{EngineEvent, SyncState, TrustState};
+use crate::engine::{EngineEvent, Reason, SyncState, TrustState};
 use crate::time::NANOS_PER_SEC;
 
 /// Window of the convergence test, s.
@@ -30,6 +30,21 @@ pub struct FaultReport {
     /// Time from the fault's start to the first published state other than INSYNC (or the
     /// expiry of the last INSYNC), ms; null if none came before the end of the run.
     pub first_not_insync_ms: Option<f64>,
+}
+
+/// One untrusted interval the engine recorded (its ledger), on the run's true timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LedgerEntry {
+    /// Why it began.
+    pub reason: Reason,
+    /// Its start (the last INSYNC publication before it), s from the start of the run.
+    pub start_s: f64,
+    /// Its end (INSYNC again), s; null while still open at the end of the run.
+    pub end_s: Option<f64>,
+    /// Worst state published in it; null while open.
+    pub worst_state: Option<SyncState>,
+    /// Largest bound published in it, ns; null while open or when at some point there was none.
+    pub worst_bound_ns: Option<i64>,
 }
 
 /// The report of one run.
@@ -61,6 +76,11 @@ pub struct Report {
     pub false_insync_s: i64,
     /// Seconds published as INSYNC while the published bound < |true offset|.
     pub bound_violation_s: i64,
+    /// Median of the bound in force at the INSYNC seconds of the second half, ns; null if none.
+    pub tail_bound_median_ns: Option<f64>,
+    /// `tail_bound_median_ns` / `tail_p99_ns`: how loose the bound is (1 would be as tight as
+    /// the 99th percentile of the true offset); null if either is missing.
+    pub bound_tightness: Option<f64>,
     /// Per fault, in scenario order: `first_not_insync_ms` where the fault breaks the
     /// accuracy, else null.
     pub detect_ms: Vec<Option<f64>>,
@@ -76,6 +96,8 @@ pub struct Report {
     pub foreign_changes: u64,
     /// Published state changes.
     pub state_changes: u64,
+    /// The engine's ledger of untrusted intervals, in order.
+    pub ledger: Vec<LedgerEntry>,
     /// Wall-clock time of the run, ms (the one field that differs between identical runs).
     pub wall_ms: f64,
 }
@@ -86,7 +108,7 @@ impl Report {
         fn json<T: Serialize>(v: &T) -> String {
             serde_json::to_string(v).unwrap_or_else(|_| "?".to_string())
         }
-        let fields: [(&str, String); 21] = [
+        let fields: [(&str, String); 24] = [
             ("scenario", self.scenario.clone()),
             ("servo", self.servo.clone()),
             ("seed", json(&self.seed)),
@@ -103,6 +125,8 @@ impl Report {
             ("insync_s", json(&self.insync_s)),
             ("false_insync_s", json(&self.false_insync_s)),
             ("bound_violation_s", json(&self.bound_violation_s)),
+            ("tail_bound_median_ns", json(&self.tail_bound_median_ns)),
+            ("bound_tightness", json(&self.bound_tightness)),
             ("detect_ms", json(&self.detect_ms)),
             ("faults", json(&self.faults)),
             ("limit_rms_ns", json(&self.limit_rms_ns)),
@@ -110,6 +134,7 @@ impl Report {
             ("pulses_rejected", json(&self.pulses_rejected)),
             ("foreign_changes", json(&self.foreign_changes)),
             ("state_changes", json(&self.state_changes)),
+            ("ledger", json(&self.ledger)),
             ("wall_ms", json(&self.wall_ms)),
         ];
         fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
@@ -138,6 +163,8 @@ impl InForce {
 pub struct Tracker {
     accuracy_ns: f64,
     truth: Vec<f64>,
+    /// (second, bound) at each INSYNC second.
+    insync_bounds: Vec<(usize, i64)>,
     in_force: Option<InForce>,
     faults: Vec<(Fault, Option<i64>, bool)>,
     insync_s: i64,
@@ -147,6 +174,7 @@ pub struct Tracker {
     pulses_rejected: u64,
     foreign_changes: u64,
     state_changes: u64,
+    ledger: Vec<LedgerEntry>,
 }
 
 impl Tracker {
@@ -155,6 +183,7 @@ impl Tracker {
         Tracker {
             accuracy_ns: accuracy_ns as f64,
             truth: Vec::with_capacity(usize::try_from(duration_s).unwrap_or(0)),
+            insync_bounds: Vec::with_capacity(usize::try_from(duration_s).unwrap_or(0)),
             in_force: None,
             faults: faults.iter().map(|f| (*f, None, false)).collect(),
             insync_s: 0,
@@ -164,6 +193,7 @@ impl Tracker {
             pulses_rejected: 0,
             foreign_changes: 0,
             state_changes: 0,
+            ledger: Vec::new(),
         }
     }
 
@@ -205,6 +235,7 @@ impl Tracker {
         let (state, bound) = self.effective(mono);
         if state == SyncState::InSync {
             self.insync_s += 1;
+            self.insync_bounds.push((self.truth.len() - 1, bound));
             if true_offset_ns.abs() > self.accuracy_ns {
                 self.false_insync_s += 1;
             }
@@ -234,9 +265,24 @@ impl Tracker {
         });
     }
 
-    /// Counts an engine event.
-    pub fn event(&mut self, e: &EngineEvent) {
+    /// Counts an engine event handed over at true `tau`.
+    pub fn event(&mut self, tau: i64, e: &EngineEvent) {
+        let s = |ns: i64| round3(ns as f64 / 1e9);
         match e {
+            EngineEvent::UntrustedBegan(b) => self.ledger.push(LedgerEntry {
+                reason: b.reason,
+                start_s: s(tau - b.found.diff_ns(b.start)),
+                end_s: None,
+                worst_state: None,
+                worst_bound_ns: None,
+            }),
+            EngineEvent::UntrustedEnded(i) => {
+                if let Some(entry) = self.ledger.last_mut().filter(|l| l.end_s.is_none()) {
+                    entry.end_s = Some(s(tau));
+                    entry.worst_state = Some(i.worst_state);
+                    entry.worst_bound_ns = i.worst_bound_ns;
+                }
+            }
             EngineEvent::Stepped { .. } => self.steps += 1,
             EngineEvent::PulseRejected { .. } => self.pulses_rejected += 1,
             EngineEvent::ForeignChange(_) => self.foreign_changes += 1,
@@ -252,6 +298,17 @@ impl Tracker {
         let converge = |threshold: f64| first_converged(x, threshold);
         let converge_1us_s = converge(1_000.0);
         let tail: Vec<f64> = x[n / 2..].iter().map(|v| v.abs()).collect();
+        let tail_bounds: Vec<f64> = self
+            .insync_bounds
+            .iter()
+            .filter(|(t, _)| *t >= n / 2)
+            .map(|(_, b)| *b as f64)
+            .collect();
+        let tail_p99_ns = round2(percentile(&tail, 0.99));
+        let tail_bound_median_ns = (!tail_bounds.is_empty()).then(|| percentile(&tail_bounds, 0.5));
+        let bound_tightness = tail_bound_median_ns
+            .filter(|_| tail_p99_ns > 0.0)
+            .map(|b| round3(b / tail_p99_ns));
         let faults: Vec<FaultReport> = self
             .faults
             .iter()
@@ -275,13 +332,15 @@ impl Tracker {
             converge_1us_s,
             converge_100ns_s: converge(100.0),
             tail_rms_ns: round2(rms(&tail)),
-            tail_p99_ns: round2(percentile(&tail, 0.99)),
+            tail_p99_ns,
             tail_max_ns: round2(tail.iter().copied().fold(0.0, f64::max)),
             max_abs_after_converge_ns: converge_1us_s
                 .map(|t| round2(x[t as usize..].iter().fold(0.0, |m, v| v.abs().max(m)))),
             insync_s: self.insync_s,
             false_insync_s: self.false_insync_s,
             bound_violation_s: self.bound_violation_s,
+            tail_bound_median_ns,
+            bound_tightness,
             detect_ms: faults
                 .iter()
                 .map(|f| f.first_not_insync_ms.filter(|_| f.breaks_accuracy))
@@ -292,6 +351,7 @@ impl Tracker {
             pulses_rejected: self.pulses_rejected,
             foreign_changes: self.foreign_changes,
             state_changes: self.state_changes,
+            ledger: self.ledger,
             wall_ms: 0.0,
         }
     }
@@ -411,7 +471,7 @@ mod tests {
             let found = json[at..].find(&format!("\"{k}\":")).expect(k);
             at += found;
         }
-        assert_eq!(keys.len(), 21);
+        assert_eq!(keys.len(), 24);
         assert!(text.starts_with("scenario: s.toml\nservo: pi\nseed: 3\n"));
     }
 

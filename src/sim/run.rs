@@ -4,7 +4,12 @@
 //! Like the daemon, it wakes just after each expected edge (10 ms after the true second, where a
 //! timer armed from the previous pulse lands within the clock's frequency error) and fetches
 //! without blocking; it ticks mid-second to renew the published state; it reads adjtimex at
-//! every wake and hands the snapshot to the engine before the wake's input; it delivers a
+//! every wake and hands the snapshot to the engine before the wake's input, and besides polls
+//! adjtimex every [`KERNEL_POLL_NS`] (the daemon must: nothing else reveals a foreign
+//! frequency write). A poll that finds the clock as ppsd left it changes nothing in the engine,
+//! so by default the simulator only runs the polls that can find something — the first after
+//! each foreign write — and [`RunOptions::every_kernel_poll`] runs them all (a test checks that
+//! both give the same report); it delivers a
 //! clock-change notice 50 µs after any set of the clock, as a timerfd with
 //! `TFD_TIMER_CANCEL_ON_SET` would; and it applies the engine's actions through
 //! [`crate::apply`]. During a `daemon_stall` it gives the engine nothing. Ground truth (the
@@ -26,7 +31,7 @@ use super::report::{Report, TraceRow, Tracker, TRACE_HEADER};
 use super::scenario::Scenario;
 use super::tod;
 use crate::engine::servo::Servo;
-use crate::engine::{Action, Engine, Input, Stamp};
+use crate::engine::{Action, Engine, Input, Stamp, KERNEL_POLL_NS};
 use crate::io::{ClockWrite, DisciplinedClock, PulseSource, ScaledPpm};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
@@ -50,7 +55,23 @@ enum Ev {
     Tod,
     Tick,
     ClockChanged,
+    KernelPoll,
     StallEnd,
+}
+
+/// How the driver runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Run every adjtimex poll (one per [`KERNEL_POLL_NS`]), not only those that can find a
+    /// foreign write: slower, same result.
+    pub every_kernel_poll: bool,
+}
+
+/// The first poll instant at or after `tau` on the polling grid.
+fn poll_at_or_after(tau: i64) -> i64 {
+    tau.div_euclid(KERNEL_POLL_NS)
+        .saturating_add(i64::from(tau.rem_euclid(KERNEL_POLL_NS) != 0))
+        .saturating_mul(KERNEL_POLL_NS)
 }
 
 /// The world and the engine under test.
@@ -70,6 +91,7 @@ struct World<'a> {
     row: Option<TraceRow>,
     trace: Option<&'a mut dyn Write>,
     last_pulse: Option<Timestamp>,
+    opts: RunOptions,
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -86,6 +108,19 @@ pub fn run<'a>(
     sc: &'a Scenario,
     servo: Box<dyn Servo>,
     trace: Option<&'a mut dyn Write>,
+) -> std::io::Result<Report> {
+    run_with_options(sc, servo, trace, RunOptions::default())
+}
+
+/// Runs `sc` with `servo` as [`run`] does, driven as `opts` says.
+///
+/// # Errors
+/// Only the trace writer's errors.
+pub fn run_with_options<'a>(
+    sc: &'a Scenario,
+    servo: Box<dyn Servo>,
+    trace: Option<&'a mut dyn Write>,
+    opts: RunOptions,
 ) -> std::io::Result<Report> {
     let started = std::time::Instant::now();
     let osc = Oscillator::new(sc.oscillator, rng(sc.seed, 1));
@@ -112,12 +147,16 @@ pub fn run<'a>(
         row: None,
         trace,
         last_pulse: None,
+        opts,
     };
     if let Some(t) = w.trace.as_mut() {
         t.write_all(TRACE_HEADER.as_bytes())?;
     }
     w.schedule_faults();
     w.push(0, Ev::Second);
+    if opts.every_kernel_poll {
+        w.push(KERNEL_POLL_NS, Ev::KernelPoll);
+    }
     let end = sc.duration_s * NANOS_PER_SEC;
     while let Some(Reverse((tau, _, ev))) = w.queue.pop() {
         if tau >= end {
@@ -184,6 +223,21 @@ impl World<'_> {
                     ..ClockWrite::default()
                 };
                 let _ = self.clock.write(&write);
+                if !self.opts.every_kernel_poll {
+                    self.push(poll_at_or_after(tau + 1), Ev::KernelPoll);
+                }
+            }
+            Ev::KernelPoll => {
+                if self.opts.every_kernel_poll {
+                    self.push(tau + KERNEL_POLL_NS, Ev::KernelPoll);
+                }
+                match self.stalled(tau) {
+                    Some(end) if !self.opts.every_kernel_poll => {
+                        self.push(poll_at_or_after(end), Ev::KernelPoll)
+                    }
+                    Some(_) => {}
+                    None => self.poll(tau),
+                }
             }
             Ev::ClockChanged => match self.stalled(tau) {
                 Some(end) => self.push(end, Ev::ClockChanged),
@@ -278,6 +332,19 @@ impl World<'_> {
         self.apply(tau);
     }
 
+    /// An adjtimex read handed to the engine on its own (the polling timer).
+    fn poll(&mut self, tau: i64) {
+        let at = Stamp {
+            mono_ns: self.clock.monotonic_ns(),
+            real: Timestamp::from_ns(self.clock.realtime_with(tau, 0.0)),
+        };
+        if let Ok(snap) = self.clock.read() {
+            self.engine
+                .handle(at, &Input::Kernel(snap), &mut self.actions);
+            self.apply(tau);
+        }
+    }
+
     fn apply(&mut self, tau: i64) {
         let mut actions = std::mem::take(&mut self.actions);
         for a in actions.drain(..) {
@@ -287,7 +354,7 @@ impl World<'_> {
                     let _ = crate::apply::apply(&mut self.clock, &a);
                 }
                 Action::Publish(s) => self.tracker.publish(tau, s),
-                Action::Event(e) => self.tracker.event(e),
+                Action::Event(e) => self.tracker.event(tau, e),
             }
         }
         self.actions = actions;

@@ -38,6 +38,7 @@ fn the_loop_allocates_nothing_once_insync() {
         scenario: Some(sc.clone()),
         shm_path: dir.join("state"),
         lock_path: dir.join("lock"),
+        ledger_path: dir.join("ledger.jsonl"),
     };
     let world = SimWorld::new(sc, host_now());
     let mut d = Daemon::new(world, opts, block_signals().unwrap()).unwrap();

@@ -9,14 +9,20 @@
 //! it in suspicion, where pulses are set aside and the clock holds its frequency, until the
 //! train returns or the move has persisted long enough to be accepted and reported.
 //!
+//! For the trust engine it exposes its phase model ([`PhaseModel`]) with two empirical checks
+//! of that model (`check.rs`): the prediction errors it really makes, and the wander of the
+//! free-running phase over long lags.
+//!
 //! Pure arithmetic on small quantities (offsets in ns and frequencies in ppb as `f64`;
 //! instants stay `i64` ns). It never reads a clock and allocates nothing after construction.
 
-use super::{PulseShift, Servo, ServoOutput, ServoSample, ServoState};
+use super::{PhaseModel, PulseShift, Servo, ServoOutput, ServoSample, ServoState};
 
 mod bank;
+mod check;
 
-use bank::{Bank, NoiseEstimator};
+use bank::{Bank, NoiseEstimator, Step};
+use check::{InnovationCheck, WanderCheck};
 
 /// Innovations beyond this many standard deviations are outliers.
 const GATE_SIGMAS: f64 = 5.0;
@@ -90,6 +96,10 @@ pub struct KalmanServo {
     suspicion: Option<Suspicion>,
     /// The frequency clamp of the last sample, ppb (the runner's policy).
     max_ppb: f64,
+    /// Prediction errors seen against the model's claim.
+    innovations: InnovationCheck,
+    /// Wander of the free-running phase over long lags.
+    wander_check: Box<WanderCheck>,
 }
 
 impl KalmanServo {
@@ -109,7 +119,19 @@ impl KalmanServo {
             outliers: OutlierRun::default(),
             suspicion: None,
             max_ppb: f64::MAX,
+            innovations: InnovationCheck::default(),
+            wander_check: Box::default(),
         }
+    }
+
+    /// Starts over (`KalmanServo::new`) keeping what the checks measured of the oscillator and
+    /// the capture path; the stored phases are forgotten, since the phase lost its continuity.
+    fn restart(&mut self) {
+        let mut fresh = KalmanServo::new(self.cfg);
+        std::mem::swap(&mut fresh.wander_check, &mut self.wander_check);
+        fresh.wander_check.forget_phase();
+        fresh.innovations = self.innovations;
+        *self = fresh;
     }
 
     /// Capture-noise variance in use, ns².
@@ -149,7 +171,7 @@ impl KalmanServo {
     fn reacquire(&mut self) {
         let noise = self.noise;
         let (u, since, total, max) = (self.u, self.u_since, self.ctrl_total, self.max_ppb);
-        *self = KalmanServo::new(self.cfg);
+        self.restart();
         self.noise = noise;
         self.max_ppb = max;
         self.u = u;
@@ -166,9 +188,14 @@ impl KalmanServo {
     }
 
     /// Measurement update of every filter with `z` at `pulse_ns`.
-    fn update(&mut self, z: f64, pulse_ns: i64, dt: f64) {
+    fn update(&mut self, z: f64, pulse_ns: i64, dt: f64, q_floor: f64) {
         let r = self.r();
-        self.bank.update(dt, self.ctrl, z, r, self.samples);
+        let step = Step {
+            dt,
+            ctrl_ns: self.ctrl,
+            q_floor,
+        };
+        self.bank.update(step, z, r, self.samples);
         self.t_last = Some(pulse_ns);
         self.ctrl = 0.0;
         self.outliers = OutlierRun::default();
@@ -262,6 +289,13 @@ impl KalmanServo {
     pub fn noise_ns(&self) -> f64 {
         self.r().sqrt()
     }
+
+    /// Books the free-running phase of an accepted pulse with the noise and wander checks.
+    fn note_phase(&mut self, pulse_ns: i64, z: f64) {
+        let phi = z - self.ctrl_total;
+        self.noise.sample(pulse_ns, phi);
+        self.wander_check.add(pulse_ns, phi);
+    }
 }
 
 impl Servo for KalmanServo {
@@ -279,16 +313,25 @@ impl Servo for KalmanServo {
             None => self.first(z, s.pulse_ns),
             Some(t_last) => {
                 let dt = (s.pulse_ns - t_last) as f64 / NS_PER_S;
-                let (nu, var) = self.bank.best().predicted(dt, self.ctrl, z, self.r());
+                let q_floor = self.wander_check.wander(self.r()).unwrap_or(0.0);
+                let (nu, var) = self
+                    .bank
+                    .best()
+                    .predicted(dt, self.ctrl, q_floor, z, self.r());
                 let verdict = if far { Ok(()) } else { self.screen(nu, var) };
                 match verdict {
-                    Ok(()) => self.update(z, s.pulse_ns, dt),
+                    Ok(()) => {
+                        if !far {
+                            self.innovations.add(nu, var, var - self.r());
+                        }
+                        self.update(z, s.pulse_ns, dt, q_floor)
+                    }
                     Err(report) => {
                         if let Some(PulseShift::Accepted(_)) = report {
                             self.reacquire();
                             self.first(z, s.pulse_ns);
                             self.samples = 1;
-                            self.noise.sample(s.pulse_ns, z - self.ctrl_total);
+                            self.note_phase(s.pulse_ns, z);
                             let freq = self.set_freq(self.u, s.local_ns, max);
                             return ServoOutput {
                                 rejected: false,
@@ -312,7 +355,7 @@ impl Servo for KalmanServo {
             }
         }
         self.samples += 1;
-        self.noise.sample(s.pulse_ns, z - self.ctrl_total);
+        self.note_phase(s.pulse_ns, z);
         if far {
             let step = -self.bank.best().x.round() as i64;
             self.close_segment(s.local_ns);
@@ -339,7 +382,7 @@ impl Servo for KalmanServo {
     }
 
     fn reset(&mut self, freq_ppb: f64) {
-        *self = KalmanServo::new(self.cfg);
+        self.restart();
         self.u = freq_ppb;
     }
 
@@ -354,6 +397,28 @@ impl Servo for KalmanServo {
         } else {
             self.bank.best().pyy.max(0.0).sqrt()
         }
+    }
+
+    fn phase_model(&self) -> Option<PhaseModel> {
+        let pulse_ns = self.t_last.filter(|_| self.samples >= 2)?;
+        let f = self.bank.best();
+        // The spreads come from the most cautious model the pulses cannot rule out.
+        let c = self.bank.cautious();
+        let since_ns = self.u_since.unwrap_or(pulse_ns).max(pulse_ns);
+        let dt = (since_ns - pulse_ns) as f64 / NS_PER_S;
+        Some(PhaseModel {
+            pulse_ns,
+            since_ns,
+            // The estimate at the pulse, moved by the natural frequency and by the correction
+            // booked between the pulse and `since_ns`.
+            offset_ns: f.x + f.y * dt + self.ctrl,
+            rate_ppb: f.y + self.u,
+            offset_sd_ns: c.pxx.max(f.pxx).max(0.0).sqrt(),
+            freq_sd_ppb: c.pyy.max(f.pyy).max(0.0).sqrt(),
+            wander: c.q.max(f.q),
+            wander_seen: self.wander_check.wander(self.r()),
+            prior_ratio_seen: self.innovations.ratio(),
+        })
     }
 }
 

@@ -91,6 +91,72 @@ pub enum PulseShift {
     Accepted(i64),
 }
 
+/// A servo's own model of the clock's phase after its last accepted pulse: what the trust
+/// engine builds the error bound on (see `docs/trust.md`). Small quantities in `f64`; instants
+/// are CLOCK_MONOTONIC ns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhaseModel {
+    /// The last accepted pulse: the instant the estimate refers to.
+    pub pulse_ns: i64,
+    /// From this instant on the estimated offset moves at `rate_ppb` (the correction in force
+    /// was set then); never before `pulse_ns`.
+    pub since_ns: i64,
+    /// Estimated offset of the clock at `since_ns`, ns.
+    pub offset_ns: f64,
+    /// Rate of the estimated offset from `since_ns` on: natural frequency error plus the
+    /// correction in force, ppb (ns/s).
+    pub rate_ppb: f64,
+    /// Standard deviation of the offset estimate at the pulse (a posteriori), ns, under the
+    /// most cautious model the pulses cannot rule out.
+    pub offset_sd_ns: f64,
+    /// Standard deviation of the natural frequency estimate, ppb, under that model.
+    pub freq_sd_ppb: f64,
+    /// Frequency wander intensity of that model, ns²/s³ (1 is a 1 ppb/√s random walk).
+    pub wander: f64,
+    /// Wander measured from the free-running phase over long lags, independently of the model,
+    /// ns²/s³; `None` until enough pulses have been seen.
+    pub wander_seen: Option<f64>,
+    /// Innovation check: the one-step prediction-error variance seen, as a multiple of what the
+    /// model predicted (about 1 while the model holds), and the standard error of that figure;
+    /// `None` until enough pulses have been seen.
+    pub prior_ratio_seen: Option<(f64, f64)>,
+}
+
+impl PhaseModel {
+    /// The estimated offset at CLOCK_MONOTONIC `t_ns` (at or after `since_ns`), ns.
+    pub fn offset_at(&self, t_ns: i64) -> f64 {
+        self.offset_ns + self.rate_ppb * (t_ns.saturating_sub(self.since_ns)) as f64 * 1e-9
+    }
+
+    /// True when every figure is finite and the spreads are not negative.
+    pub fn is_sane(&self) -> bool {
+        let finite = [
+            self.offset_ns,
+            self.rate_ppb,
+            self.offset_sd_ns,
+            self.freq_sd_ppb,
+            self.wander,
+        ]
+        .iter()
+        .all(|v| v.is_finite());
+        let wander_ok = match self.wander_seen {
+            Some(q) => q.is_finite() && q >= 0.0,
+            None => true,
+        };
+        let ratio_ok = match self.prior_ratio_seen {
+            Some((r, se)) => r.is_finite() && se.is_finite() && se >= 0.0,
+            None => true,
+        };
+        let seen_ok = wander_ok && ratio_ok;
+        finite
+            && seen_ok
+            && self.offset_sd_ns >= 0.0
+            && self.freq_sd_ppb >= 0.0
+            && self.wander >= 0.0
+            && self.since_ns >= self.pulse_ns
+    }
+}
+
 /// A servo algorithm (PI, Kalman, ...). Implementations are pure: no clock, no I/O.
 pub trait Servo: Send {
     /// Short name, as `--servo` takes it.
@@ -105,6 +171,11 @@ pub trait Servo: Send {
     /// One standard deviation of the error of the holdover frequency, ppb; large while the
     /// servo has not converged.
     fn freq_uncertainty_ppb(&self) -> f64;
+    /// The servo's model of the clock's phase, for servos that keep one (`None` by default:
+    /// the trust engine then falls back on the spread of the measured offsets).
+    fn phase_model(&self) -> Option<PhaseModel> {
+        None
+    }
 }
 
 /// The servo names `--servo` accepts.
@@ -236,6 +307,11 @@ impl ServoRunner {
         } else {
             self.policy.max_freq_ppb
         }
+    }
+
+    /// The servo's phase model, when it keeps one and every figure in it is sane.
+    pub fn phase_model(&self) -> Option<PhaseModel> {
+        self.servo.phase_model().filter(PhaseModel::is_sane)
     }
 
     fn clamp(&self, ppb: f64) -> f64 {

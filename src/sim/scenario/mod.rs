@@ -136,6 +136,7 @@ struct RawTrust {
     warn_fraction: Num,
     lifetime_ms: Int,
     recover_pulses: Int,
+    holdover_horizon_s: Int,
 }
 
 #[derive(Default, Deserialize)]
@@ -361,39 +362,60 @@ impl Cx<'_> {
         let mut e = EngineConfig::default();
         let t = &raw.trust;
         let tr = &mut e.trust;
+        // The ranges here only keep the arithmetic sane; TrustConfig::validate (shared with
+        // the daemon's configuration) decides what is acceptable.
+        let big = i64::MAX / 1_000_000_000;
         tr.declared_accuracy_ns = self.int(
             &t.declared_accuracy_ns,
             "trust.declared_accuracy_ns",
             tr.declared_accuracy_ns,
-            1,
-            NANOS_PER_SEC,
+            i64::MIN,
+            i64::MAX,
         )?;
         tr.static_uncertainty_ns = self.int(
             &t.static_uncertainty_ns,
             "trust.static_uncertainty_ns",
             0,
-            0,
-            NANOS_PER_SEC,
+            i64::MIN,
+            i64::MAX,
         )?;
-        tr.k_sigma = self.num(&t.k_sigma, "trust.k_sigma", tr.k_sigma, 0.5, 100.0)?;
+        tr.k_sigma = self.num(&t.k_sigma, "trust.k_sigma", tr.k_sigma, -1e9, 1e9)?;
         tr.drift_bound_ppb_per_s = self.num(
             &t.drift_bound_ppb_per_s,
             "trust.drift_bound_ppb_per_s",
             tr.drift_bound_ppb_per_s,
-            0.0,
-            1e6,
+            -1e12,
+            1e12,
         )?;
         tr.warn_fraction = self.num(
             &t.warn_fraction,
             "trust.warn_fraction",
             tr.warn_fraction,
-            0.01,
-            1.0,
+            -1e9,
+            1e9,
         )?;
+        let lifetime_ms = tr.lifetime_ns / 1_000_000;
         tr.lifetime_ns =
-            self.int(&t.lifetime_ms, "trust.lifetime_ms", 1_500, 1, 60_000)? * 1_000_000;
-        tr.recover_pulses =
-            self.int(&t.recover_pulses, "trust.recover_pulses", 10, 0, 100_000)? as u32;
+            self.int(&t.lifetime_ms, "trust.lifetime_ms", lifetime_ms, -big, big)? * 1_000_000;
+        let pulses = i64::from(tr.recover_pulses);
+        tr.recover_pulses = self.int(
+            &t.recover_pulses,
+            "trust.recover_pulses",
+            pulses,
+            0,
+            1 << 31,
+        )? as u32;
+        let horizon_s = tr.holdover_horizon_ns / NANOS_PER_SEC;
+        tr.holdover_horizon_ns = self.int(
+            &t.holdover_horizon_s,
+            "trust.holdover_horizon_s",
+            horizon_s,
+            -big,
+            big,
+        )? * NANOS_PER_SEC;
+        if let Err(e) = tr.validate() {
+            return Err(self.trust_error(t, e));
+        }
         let g = &raw.engine;
         e.delay_ns = self.int(&g.delay_ns, "engine.delay_ns", 0, -100_000_000, 100_000_000)?;
         e.servo.step_threshold_ns = self.int(
@@ -411,6 +433,22 @@ impl Cx<'_> {
             400_000_000,
         )?;
         Ok(e)
+    }
+
+    /// A trust setting refused by [`crate::engine::TrustConfig::validate`], placed at its key.
+    fn trust_error(&self, t: &RawTrust, e: crate::engine::trust::ConfigError) -> ScenarioError {
+        let span = match e.key {
+            "declared_accuracy_ns" => t.declared_accuracy_ns.as_ref().map(|v| v.span()),
+            "static_uncertainty_ns" => t.static_uncertainty_ns.as_ref().map(|v| v.span()),
+            "k_sigma" => t.k_sigma.as_ref().map(|v| v.span()),
+            "drift_bound_ppb_per_s" => t.drift_bound_ppb_per_s.as_ref().map(|v| v.span()),
+            "warn_fraction" => t.warn_fraction.as_ref().map(|v| v.span()),
+            "lifetime_ms" => t.lifetime_ms.as_ref().map(|v| v.span()),
+            "recover_pulses" => t.recover_pulses.as_ref().map(|v| v.span()),
+            "holdover_horizon_s" => t.holdover_horizon_s.as_ref().map(|v| v.span()),
+            _ => None,
+        };
+        self.err(span, &format!("trust.{}", e.key), e.message)
     }
 }
 

@@ -17,6 +17,12 @@ const NOISE_MEMORY: f64 = 256.0;
 const NOISE_MIN_SAMPLES: u32 = 8;
 /// A second difference beyond this many σ is clipped before it enters the noise estimate.
 const NOISE_CLIP_SIGMAS: f64 = 5.0;
+/// Predictions over more than this many seconds (a pulse or more was missed) use at least the
+/// wander the free-running phase has shown.
+const GAP_S: f64 = 1.5;
+/// Total log-likelihood (nats) within which a filter's wander is still plausible next to the
+/// likeliest: 2 nats is about the 95 % one-sided bound of a likelihood-ratio test.
+const PLAUSIBLE_NATS: f64 = 2.0;
 
 /// One filter: estimate, covariance, and its running log-likelihood.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,8 +42,14 @@ pub(super) struct Filter {
 
 impl Filter {
     /// Moves the estimate `dt` seconds ahead, with `ctrl_ns` of known phase applied meanwhile.
-    fn predict(&mut self, dt: f64, ctrl_ns: f64) {
-        let q = self.q;
+    /// Across a gap the wander is at least `q_floor` (ns²/s³): the filter's own model must not
+    /// make the prediction after an outage narrower than the wander actually measured.
+    fn predict(&mut self, dt: f64, ctrl_ns: f64, q_floor: f64) {
+        let q = if dt > GAP_S {
+            self.q.max(q_floor)
+        } else {
+            self.q
+        };
         self.x += self.y * dt + ctrl_ns;
         let pxx = self.pxx + 2.0 * dt * self.pxy + dt * dt * self.pyy + q * dt * dt * dt / 3.0;
         let pxy = self.pxy + dt * self.pyy + q * dt * dt / 2.0;
@@ -47,10 +59,11 @@ impl Filter {
     }
 
     /// Innovation and its variance for measurement `z` (noise variance `r`) after predicting
-    /// `dt` seconds ahead with `ctrl_ns` of control, without changing the filter.
-    pub fn predicted(&self, dt: f64, ctrl_ns: f64, z: f64, r: f64) -> (f64, f64) {
+    /// `dt` seconds ahead with `ctrl_ns` of control (and `q_floor`, as [`Filter::predict`]),
+    /// without changing the filter.
+    pub fn predicted(&self, dt: f64, ctrl_ns: f64, q_floor: f64, z: f64, r: f64) -> (f64, f64) {
         let mut f = *self;
-        f.predict(dt, ctrl_ns);
+        f.predict(dt, ctrl_ns, q_floor);
         (z - f.x, f.pxx + r)
     }
 
@@ -70,11 +83,22 @@ impl Filter {
     }
 }
 
+/// One prediction step: seconds ahead, known control phase meanwhile (ns), and the wander
+/// floor across a gap (ns²/s³).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Step {
+    pub dt: f64,
+    pub ctrl_ns: f64,
+    pub q_floor: f64,
+}
+
 /// The bank of filters and which one is in use.
 #[derive(Clone, Debug)]
 pub(super) struct Bank {
     filters: [Filter; BANK],
     best: usize,
+    /// The filter [`Bank::cautious`] returns, found at each update.
+    cautious: usize,
 }
 
 impl Bank {
@@ -86,12 +110,20 @@ impl Bank {
         Bank {
             filters,
             best: DEFAULT_FILTER,
+            cautious: BANK - 1,
         }
     }
 
     /// The filter in use.
     pub fn best(&self) -> &Filter {
         &self.filters[self.best]
+    }
+
+    /// The filter with the largest wander that the pulses so far (up to the likelihood
+    /// memory) cannot rule out: the most cautious model still plausible. Early on, when the
+    /// pulses say little, it is a filter far more pessimistic than the likeliest.
+    pub fn cautious(&self) -> &Filter {
+        &self.filters[self.cautious]
     }
 
     /// Starts every filter at offset `x`, frequency `y`, variances `pxx` and `pyy`.
@@ -105,14 +137,16 @@ impl Bank {
             f.loglik = 0.0;
         }
         self.best = DEFAULT_FILTER;
+        self.cautious = BANK - 1;
     }
 
-    /// Predicts every filter `dt` s ahead with `ctrl_ns` of control and updates it with `z`;
-    /// `samples` so far sets the likelihood memory while it is shorter than the full one.
-    pub fn update(&mut self, dt: f64, ctrl_ns: f64, z: f64, r: f64, samples: u32) {
+    /// Predicts every filter `dt` s ahead with `ctrl_ns` of control (and `q_floor` across a
+    /// gap) and updates it with `z`; `samples` so far sets the likelihood memory while it is
+    /// shorter than the full one.
+    pub fn update(&mut self, step: Step, z: f64, r: f64, samples: u32) {
         let memory = f64::from(samples).clamp(1.0, LIKELIHOOD_MEMORY);
         for f in &mut self.filters {
-            f.predict(dt, ctrl_ns);
+            f.predict(step.dt, step.ctrl_ns, step.q_floor);
             f.update(z, r, memory);
         }
         let mut best = self.best;
@@ -122,6 +156,11 @@ impl Bank {
             }
         }
         self.best = best;
+        let top = self.filters[best].loglik;
+        self.cautious = (best..BANK)
+            .rev()
+            .find(|k| (top - self.filters[*k].loglik) * memory <= PLAUSIBLE_NATS)
+            .unwrap_or(best);
     }
 }
 

@@ -193,3 +193,33 @@ fn measures_the_capture_noise() {
         "noise estimate {est} ns for 300 ns"
     );
 }
+
+#[test]
+fn the_phase_model_predicts_the_offset_between_pulses() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    assert_eq!(k.phase_model(), None, "nothing known yet");
+    // A noiseless clock 20 ppm fast, 50 µs off: the model must follow it between pulses,
+    // through the write DELAY after each pulse.
+    let mut w = World {
+        x: 50_000.0,
+        y: 20_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 40);
+    let out = sample(&mut k, w.x.round() as i64, 40, None);
+    let m = k.phase_model().expect("a model after 41 pulses");
+    assert_eq!((m.pulse_ns, m.since_ns), (40 * S, 40 * S + DELAY));
+    // Where the world will be half a second and one second after the pulse.
+    let d = DELAY as f64 / 1e9;
+    let at = |t: f64| w.x + (w.y + w.u) * d + (w.y + out.freq_ppb) * (t - d);
+    for t in [0.5, 1.0] {
+        let predicted = m.offset_at(40 * S + (t * 1e9) as i64);
+        assert!(
+            (predicted - at(t)).abs() < 1.0,
+            "{t} s: {predicted} vs {}",
+            at(t)
+        );
+    }
+    assert!(m.offset_sd_ns > 0.0 && m.freq_sd_ppb > 0.0 && m.wander > 0.0);
+    assert!(m.is_sane());
+}
