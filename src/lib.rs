@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cli;
 pub mod engine;
 pub mod io;
+pub mod publish;
 pub mod reference;
 pub mod sim;
 #[allow(unsafe_code)]
