@@ -6,6 +6,7 @@
 //! Publishers only report what the engine decided; they never decide trust themselves, never
 //! touch a clock, and never block the clock thread.
 
+pub mod http;
 pub mod metrics;
 pub mod status;
 pub mod timemonitor;
