@@ -50,7 +50,7 @@ impl Harness {
         metrics.on_action(stamp(0), &Action::Publish(ts));
         Harness {
             poll,
-            events: Events::with_capacity(256),
+            events: Events::with_capacity(64),
             server,
             metrics,
             start,
