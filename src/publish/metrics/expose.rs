@@ -152,9 +152,9 @@ fn secs_or_inf(ns: Option<i64>) -> f64 {
     }
 }
 
+/// Every family as of `now`: gauges here, then counters and histograms.
 fn snapshot(m: &Metrics, now: Stamp) -> Snapshot {
     let mut s = Snapshot::default();
-    let c = m.counters();
     let ts = m.published();
     let state = sync_index(m.effective_state(now.mono_ns));
     let leap = leap_index(m.leap());
@@ -196,6 +196,13 @@ fn snapshot(m: &Metrics, now: Stamp) -> Snapshot {
             secs(t.valid_until_mono_ns.saturating_sub(now.mono_ns))
         })),
     );
+    counters(&mut s, m);
+    histograms(&mut s, m);
+    s
+}
+
+fn counters(s: &mut Snapshot, m: &Metrics) {
+    let c = m.counters();
     s.one(
         "ppsd_pulses_accepted",
         "Pulses accepted and measured.",
@@ -259,6 +266,9 @@ fn snapshot(m: &Metrics, now: Stamp) -> Snapshot {
         "Publications of the state that failed.",
         Value::Counter(c.publish_failures),
     );
+}
+
+fn histograms(s: &mut Snapshot, m: &Metrics) {
     s.windowed(m.offsets(), ["ppsd_pulse_offset_seconds", "ppsd_pulse_offset_recent_seconds"], ["Offset (clock minus reference) of each accepted pulse, since start.", "Offset of each accepted pulse over the recent window (between half of it and all of it); not a counter: use without rate()."]);
     s.windowed(m.jitter(), ["ppsd_pulse_interval_jitter_seconds", "ppsd_pulse_interval_jitter_recent_seconds"], ["Interval between consecutive pulses one second apart, minus one second, since start.", "Pulse interval minus one second over the recent window; not a counter: use without rate()."]);
     s.0.push(Family {
@@ -269,7 +279,6 @@ fn snapshot(m: &Metrics, now: Stamp) -> Snapshot {
             Value::Gauge(1.0),
         )],
     });
-    s
 }
 
 /// Appends the exposition of `m` as of `now` to `out`.
