@@ -253,3 +253,75 @@ fn systemd_notifications_ready_status_watchdog_stopping() {
     );
     assert_eq!(wait_exit(&mut d, Duration::from_secs(10)).code(), Some(0));
 }
+
+/// One HTTP GET on loopback with bounded waits; returns the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read the response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample line `name` in an exposition.
+fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[test]
+fn metrics_state_and_status_are_served_by_the_running_daemon() {
+    let dir = TempDir::new("http");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = write_config(&dir.0, &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let shm = dir.0.join("state");
+    let _d = spawn(&config, &shm);
+    wait_insync(&shm);
+    let (status, body) = http_get(port, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    let accepted = sample(&body, "ppsd_pulses_accepted_total");
+    let counted = sample(&body, "ppsd_pulse_offset_seconds_count");
+    println!("/metrics: {accepted} pulses accepted, {counted} in the offset histogram");
+    assert!(accepted >= 4.0, "{accepted} pulses");
+    assert_eq!(
+        accepted, counted,
+        "every accepted pulse is in the histogram"
+    );
+    assert_eq!(sample(&body, "ppsd_sync_state{state=\"INSYNC\"}"), 1.0);
+    let file = dir.0.join("metrics.txt");
+    std::fs::write(&file, &body).unwrap();
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool missing: apt-get install prometheus (scripts/install-test-deps)");
+    assert!(
+        promtool.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    let (status, line) = http_get(port, "/state");
+    assert!(status.contains(" 200 "), "{status}");
+    println!("/state: {}", line.trim());
+    assert_eq!(line.trim().split(',').nth(1), Some("INSYNC"), "{line}");
+    let (status, json) = http_get(port, "/status");
+    assert!(status.contains(" 200 "), "{status}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("/status is JSON");
+    assert_eq!(v["state"], "INSYNC", "{json}");
+}

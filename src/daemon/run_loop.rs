@@ -32,13 +32,18 @@ use crate::engine::{
     Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState, KERNEL_POLL_NS,
 };
 use crate::io::{ClockStatus, ClockWrite};
+use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
+use crate::publish::metrics::{Metrics, MetricsConfig};
 use crate::publish::shm::{ident_lossy, Clocks, Identity, ShmPublisher};
+use crate::publish::status::StatusInfo;
 use crate::sys::clock::ClockId;
 use crate::time::NANOS_PER_SEC;
 
 const SIGNALS: Token = Token(1);
 const WATCH: Token = Token(2);
+/// First token of the HTTP server (it takes this one and one per connection).
+const HTTP: Token = Token(1000);
 /// How often STATUS= is refreshed besides on state changes, ns.
 const STATUS_EVERY_NS: i64 = 10 * NANOS_PER_SEC;
 /// Clock write failures logged in full before they are only counted.
@@ -71,6 +76,12 @@ pub struct Daemon<W: World> {
     actions: Vec<Action>,
     shm: Option<ShmPublisher>,
     ledger: Option<LedgerWriter>,
+    metrics: Metrics,
+    http: Option<HttpServer>,
+    /// Names `/status` shows: the pulse source and the reference.
+    source_names: (String, String),
+    /// Identifier of the configuration in force (`/state`).
+    config_version: u32,
     leap: LeapFile,
     notify: Notifier,
     edge: EdgeTimer,
@@ -124,9 +135,31 @@ impl<W: World> Daemon<W> {
         if !simulated && cfg.reference.is_empty() {
             warn!("no [[reference]] configured: the seconds cannot be verified, the state stays UNKNOWN");
         }
-        if !cfg.http.listen.is_empty() || !cfg.signserver.endpoint.is_empty() {
-            warn!("http.listen and signserver.endpoint are accepted but not served yet");
+        if !cfg.signserver.endpoint.is_empty() {
+            warn!("signserver.endpoint is accepted but not served yet");
         }
+        let http = match cfg.http.listen.as_str() {
+            "" => None,
+            listen => {
+                let addr = listen
+                    .parse()
+                    .map_err(|_| format!("http.listen: needs ADDR:PORT, got {listen:?}"))?;
+                let server = HttpServer::bind(addr, HttpConfig::default(), poll.registry(), HTTP)?;
+                if let Ok(a) = server.local_addr() {
+                    info!(event = "http_listening", addr = %a, "serving /metrics, /status, /state");
+                }
+                Some(server)
+            }
+        };
+        let metrics = Metrics::new(MetricsConfig {
+            declared_accuracy_ns: cfg.trust.declared_accuracy_ns,
+            ..MetricsConfig::default()
+        });
+        let source_names = (
+            identity.pulse_source_id.as_string(),
+            identity.reference_id.as_string(),
+        );
+        let config_version = config_version(&cfg);
         let leap = LeapFile::load(&cfg.leap.file);
         if let Some(p) = leap.problem() {
             warn!("leap file: {p}; the published leap state is UNKNOWN");
@@ -142,6 +175,10 @@ impl<W: World> Daemon<W> {
             actions: Vec::with_capacity(32),
             shm: Some(shm),
             ledger: Some(ledger),
+            metrics,
+            http,
+            source_names,
+            config_version,
             leap,
             notify,
             refs,
@@ -191,6 +228,8 @@ impl<W: World> Daemon<W> {
             for ev in events.iter() {
                 if ev.token() == SIGNALS {
                     stop |= self.read_signals();
+                } else if self.http.as_ref().is_some_and(|h| h.owns(ev.token())) {
+                    self.serve(ev);
                 }
             }
             if stop {
@@ -211,6 +250,9 @@ impl<W: World> Daemon<W> {
             d = d.min(w);
         }
         if let Some(t) = self.world.next_event_host_ns() {
+            d = d.min(t);
+        }
+        if let Some(t) = self.http.as_ref().and_then(HttpServer::next_deadline) {
             d = d.min(t);
         }
         if let Some(due) = self.refs.as_ref().and_then(References::next_due) {
@@ -317,6 +359,7 @@ impl<W: World> Daemon<W> {
     fn apply(&mut self, at: Stamp, host: i64) {
         let mut actions = std::mem::take(&mut self.actions);
         for a in actions.drain(..) {
+            self.metrics.on_action(at, &a);
             match &a {
                 Action::Write(_) | Action::Step { .. } => {
                     if let Err(e) = crate::apply::apply(self.world.clock(), &a) {
@@ -349,8 +392,12 @@ impl<W: World> Daemon<W> {
             realtime: at.real,
         };
         if let Some(shm) = self.shm.as_mut() {
+            let before = host_now();
             shm.publish(ts, &info, &clocks);
+            self.metrics.on_report(true, host_now() - before);
         }
+        self.metrics
+            .set_leap(ts.leap, info.known.then_some(info.tai_offset_s));
         let first = self.published.is_none();
         let changed = self.published.map_or(true, |p| p.state != ts.state);
         self.published = Some(*ts);
@@ -402,7 +449,30 @@ impl<W: World> Daemon<W> {
         self.next_status = host_now() + STATUS_EVERY_NS;
     }
 
+    /// Answers an HTTP readiness event from the state the loop holds now.
+    fn serve(&mut self, ev: &mio::event::Event) {
+        let (at, _) = self.world.stamp();
+        let Some(http) = self.http.as_mut() else {
+            return;
+        };
+        let mut snapshot = Snapshot {
+            metrics: &self.metrics,
+            info: StatusInfo {
+                servo: self.engine.servo_name(),
+                servo_state: self.engine.servo_state(),
+                pulse_source: &self.source_names.0,
+                reference: &self.source_names.1,
+                config_version: self.config_version,
+            },
+            now: at,
+        };
+        http.on_event(self.poll.registry(), ev, host_now(), &mut snapshot);
+    }
+
     fn housekeeping(&mut self, now: i64) {
+        if let Some(http) = self.http.as_mut() {
+            http.tick(self.poll.registry(), now);
+        }
         if let (Some(due), Some(every)) = (self.next_watchdog, self.notify.watchdog_interval()) {
             if now >= due {
                 self.notify.send("WATCHDOG=1");
@@ -501,8 +571,19 @@ impl<W: World> Daemon<W> {
         self.shm = None;
         // The ledger thread writes what it holds, then ends.
         self.ledger = None;
+        if let Some(http) = self.http.as_mut() {
+            http.shutdown(self.poll.registry());
+        }
         info!(event = "stopped", "record closed; ppsd stopped");
     }
+}
+
+/// The configuration's identifier in `/state`: the first four bytes of the SHA-1 of the
+/// effective configuration.
+fn config_version(cfg: &Config) -> u32 {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(cfg.to_toml().as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 /// The identifiers in the record: configured, or derived from the device (or scenario) and
