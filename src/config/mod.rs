@@ -309,6 +309,9 @@ pub struct RuntimeSection {
     pub ledger_file: PathBuf,
     /// The state is renewed at least this often, ms.
     pub renew_ms: i64,
+    /// adjtimex is read at least this often, µs: nothing else reveals a foreign frequency
+    /// write, and until it is found the published bound may not cover the clock.
+    pub kernel_poll_us: i64,
     /// Hold `/dev/cpu_dma_latency` at 0 while running (real devices only).
     pub cpu_dma_latency: bool,
     /// SCHED_FIFO priority of the loop, 1–99; 0 leaves the default scheduler.
@@ -323,6 +326,7 @@ impl Default for RuntimeSection {
             lock_file: PathBuf::new(),
             ledger_file: PathBuf::new(),
             renew_ms: 250,
+            kernel_poll_us: crate::engine::KERNEL_POLL_NS / 1_000,
             cpu_dma_latency: true,
             sched_priority: 0,
             cpu_affinity: Vec::new(),

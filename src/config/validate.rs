@@ -40,6 +40,7 @@ fn fail(key: impl Into<String>, reason: impl Into<String>) -> Check {
 pub fn check(cfg: &Config) -> Check {
     pps(cfg)?;
     trust(cfg)?;
+    runtime(cfg)?;
     servo(cfg)?;
     for (i, r) in cfg.reference.iter().enumerate() {
         reference(i, r)?;
@@ -68,6 +69,16 @@ fn pps(cfg: &Config) -> Check {
         " ms",
     )?;
     range_i("pps.fetch_delay_ms", p.fetch_delay_ms, 1, 500, " ms")
+}
+
+fn runtime(cfg: &Config) -> Check {
+    range_i(
+        "runtime.kernel_poll_us",
+        cfg.runtime.kernel_poll_us,
+        100,
+        1_000_000,
+        " µs",
+    )
 }
 
 fn trust(cfg: &Config) -> Check {

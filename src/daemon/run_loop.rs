@@ -28,9 +28,7 @@ use super::world::{SourceNote, World};
 use super::Options;
 use crate::config::{self, Config};
 use crate::engine::servo;
-use crate::engine::{
-    Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState, KERNEL_POLL_NS,
-};
+use crate::engine::{Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState};
 use crate::io::{ClockStatus, ClockWrite};
 use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
@@ -279,7 +277,7 @@ impl<W: World> Daemon<W> {
         }
         if now >= self.next_kernel_poll {
             self.poll_kernel();
-            self.next_kernel_poll = now.saturating_add(KERNEL_POLL_NS);
+            self.next_kernel_poll = now.saturating_add(self.cfg.runtime.kernel_poll_us * 1_000);
         }
         self.notice_clock_changes();
         self.housekeeping(host_now());
