@@ -324,8 +324,9 @@ impl<W: World> Daemon<W> {
         self.ref_out = out;
     }
 
-    /// Reads adjtimex and hands it to the engine alone, which compares it with what it set.
-    fn poll_kernel(&mut self) {
+    /// Reads adjtimex and hands it to the engine alone, which compares it with what it set;
+    /// returns the stamp and the host monotonic time it was taken at.
+    fn poll_kernel(&mut self) -> (Stamp, i64) {
         let (at, host) = self.world.stamp();
         match self.world.clock().read() {
             Ok(snap) => {
@@ -335,20 +336,13 @@ impl<W: World> Daemon<W> {
             }
             Err(e) => self.write_failed(&e.to_string()),
         }
+        (at, host)
     }
 
     /// Reads adjtimex for the engine, hands it `input`, applies the actions; returns the stamp
     /// and the host monotonic time it was taken at.
     fn wake(&mut self, input: &Input) -> (Stamp, i64) {
-        let (at, host) = self.world.stamp();
-        match self.world.clock().read() {
-            Ok(snap) => {
-                self.engine
-                    .handle(at, &Input::Kernel(snap), &mut self.actions);
-                self.apply(at, host);
-            }
-            Err(e) => self.write_failed(&e.to_string()),
-        }
+        let (at, host) = self.poll_kernel();
         self.engine.handle(at, input, &mut self.actions);
         self.apply(at, host);
         (at, host)

@@ -236,7 +236,9 @@ impl World<'_> {
                         self.push(poll_at_or_after(end), Ev::KernelPoll)
                     }
                     Some(_) => {}
-                    None => self.poll(tau),
+                    None => {
+                        self.poll(tau);
+                    }
                 }
             }
             Ev::ClockChanged => match self.stalled(tau) {
@@ -319,21 +321,14 @@ impl World<'_> {
 
     /// Reads adjtimex for the engine, then hands it `input`, applying actions after each.
     fn wake(&mut self, tau: i64, input: Input) {
-        let at = Stamp {
-            mono_ns: self.clock.monotonic_ns(),
-            real: Timestamp::from_ns(self.clock.realtime_with(tau, 0.0)),
-        };
-        if let Ok(snap) = self.clock.read() {
-            self.engine
-                .handle(at, &Input::Kernel(snap), &mut self.actions);
-            self.apply(tau);
-        }
+        let at = self.poll(tau);
         self.engine.handle(at, &input, &mut self.actions);
         self.apply(tau);
     }
 
-    /// An adjtimex read handed to the engine on its own (the polling timer).
-    fn poll(&mut self, tau: i64) {
+    /// An adjtimex read handed to the engine on its own (the polling timer); returns the
+    /// stamp it was handed with.
+    fn poll(&mut self, tau: i64) -> Stamp {
         let at = Stamp {
             mono_ns: self.clock.monotonic_ns(),
             real: Timestamp::from_ns(self.clock.realtime_with(tau, 0.0)),
@@ -343,6 +338,7 @@ impl World<'_> {
                 .handle(at, &Input::Kernel(snap), &mut self.actions);
             self.apply(tau);
         }
+        at
     }
 
     fn apply(&mut self, tau: i64) {
