@@ -8,39 +8,21 @@
 
 mod ref_util;
 
-use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ppsd::config::{ReferenceKind, ReferenceSection};
 use ppsd::daemon::refs::{RefOutcome, References};
-use ref_util::{free_tcp_port, free_udp_port, require_binary, test_pki, ServerGuard, TempDir};
+use ref_util::Chrony;
 
 #[test]
 fn ntp_and_nts_sources_yield_samples_without_blocking_the_loop() {
-    let chronyd = require_binary("chronyd", "chrony");
-    let dir = TempDir::new("ppsd-daemon-refs");
-    let pki = test_pki(dir.path(), "nts");
-    let ntp_port = free_udp_port();
-    let ke_port = free_tcp_port();
-    let d = dir.path().display();
-    let conf = format!(
-        "port {ntp_port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 1\n\
-         ntsport {ke_port}\nntsprocesses 0\nntsserverkey {key}\nntsservercert {cert}\n\
-         cmdport 0\nbindcmdaddress /\npidfile {d}/chronyd.pid\n",
-        key = pki.key.display(),
-        cert = pki.cert.display(),
-    );
-    let conf_path = dir.path().join("chrony.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let mut cmd = Command::new(chronyd);
-    cmd.args(["-x", "-4", "-d", "-f"]).arg(&conf_path);
-    let mut server = ServerGuard::spawn("chronyd", cmd, dir.path().join("chronyd.log"));
+    let mut chrony = Chrony::start();
+    let (ntp_addr, ke_port, server) = (chrony.ntp, chrony.ke_port, &mut chrony.server);
 
     let sources = [
         ReferenceSection {
             kind: ReferenceKind::Ntp,
-            address: SocketAddr::from(([127, 0, 0, 1], ntp_port)).to_string(),
+            address: ntp_addr.to_string(),
             interval_s: 1,
             timeout_ms: 500,
             ..ReferenceSection::default()
@@ -50,7 +32,7 @@ fn ntp_and_nts_sources_yield_samples_without_blocking_the_loop() {
             address: format!("127.0.0.1:{ke_port}"),
             interval_s: 1,
             timeout_ms: 500,
-            ca_file: Some(pki.ca.clone()),
+            ca_file: Some(chrony.ca.clone()),
             ..ReferenceSection::default()
         },
     ];

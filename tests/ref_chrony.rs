@@ -14,52 +14,10 @@ use ppsd::reference::ntp::NtpQuery;
 use ppsd::reference::nts::ke::{key_exchange, spawn_key_exchange, KeConfig};
 use ppsd::reference::nts::COOKIE_JAR_SIZE;
 use ppsd::reference::{LeapIndicator, RefErrorKind, SourceKind, TodSample};
-use ref_util::{
-    free_tcp_port, free_udp_port, require_binary, test_pki, wait_for, ServerGuard, TempDir,
-};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
+use ref_util::{test_pki, wait_for, Chrony, TempDir};
 use std::time::Duration;
 
-/// A chronyd server for one test.
-struct Chrony {
-    ntp: SocketAddr,
-    ke_port: u16,
-    ca: PathBuf,
-    server: ServerGuard,
-    _dir: TempDir,
-}
-
 impl Chrony {
-    fn start() -> Chrony {
-        let chronyd = require_binary("chronyd", "chrony");
-        let dir = TempDir::new("ppsd-ref-chrony");
-        let pki = test_pki(dir.path(), "nts");
-        let ntp_port = free_udp_port();
-        let ke_port = free_tcp_port();
-        let d = dir.path().display();
-        let conf = format!(
-            "port {ntp_port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 1\n\
-             ntsport {ke_port}\nntsprocesses 0\nntsserverkey {key}\nntsservercert {cert}\n\
-             cmdport 0\nbindcmdaddress /\npidfile {d}/chronyd.pid\n",
-            key = pki.key.display(),
-            cert = pki.cert.display(),
-        );
-        let conf_path = dir.path().join("chrony.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let mut cmd = Command::new(chronyd);
-        cmd.args(["-x", "-4", "-d", "-f"]).arg(&conf_path);
-        let server = ServerGuard::spawn("chronyd", cmd, dir.path().join("chronyd.log"));
-        Chrony {
-            ntp: SocketAddr::from(([127, 0, 0, 1], ntp_port)),
-            ke_port,
-            ca: pki.ca,
-            server,
-            _dir: dir,
-        }
-    }
-
     /// Waits (up to 10 s) for chronyd to answer NTP as a synchronised server.
     fn wait_synchronised(&mut self) -> TodSample {
         let mut last = None;

@@ -300,3 +300,49 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A chronyd server for one test: NTP and NTS-KE on free loopback ports, `-x` (it never
+/// touches the clock), `local stratum 1`, a certificate from [`test_pki`], its files in a
+/// temporary directory, stopped when dropped.
+pub struct Chrony {
+    /// Its NTP address.
+    pub ntp: std::net::SocketAddr,
+    /// Its NTS-KE port on 127.0.0.1.
+    pub ke_port: u16,
+    /// The CA that signed its certificate.
+    pub ca: PathBuf,
+    /// The process.
+    pub server: ServerGuard,
+    _dir: TempDir,
+}
+
+impl Chrony {
+    /// Starts chronyd; fails the test loudly when it is not installed.
+    pub fn start() -> Chrony {
+        let chronyd = require_binary("chronyd", "chrony");
+        let dir = TempDir::new("ppsd-ref-chrony");
+        let pki = test_pki(dir.path(), "nts");
+        let ntp_port = free_udp_port();
+        let ke_port = free_tcp_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "port {ntp_port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 1\n\
+             ntsport {ke_port}\nntsprocesses 0\nntsserverkey {key}\nntsservercert {cert}\n\
+             cmdport 0\nbindcmdaddress /\npidfile {d}/chronyd.pid\n",
+            key = pki.key.display(),
+            cert = pki.cert.display(),
+        );
+        let conf_path = dir.path().join("chrony.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut cmd = Command::new(chronyd);
+        cmd.args(["-x", "-4", "-d", "-f"]).arg(&conf_path);
+        let server = ServerGuard::spawn("chronyd", cmd, dir.path().join("chronyd.log"));
+        Chrony {
+            ntp: std::net::SocketAddr::from(([127, 0, 0, 1], ntp_port)),
+            ke_port,
+            ca: pki.ca,
+            server,
+            _dir: dir,
+        }
+    }
+}
