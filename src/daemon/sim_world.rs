@@ -24,8 +24,8 @@ use crate::sim::clock::SimClock;
 use crate::sim::fault::{FaultKind, FaultSchedule, Utc};
 use crate::sim::oscillator::Oscillator;
 use crate::sim::pps::SimPps;
-use crate::sim::run::TOD_DELAY_NS;
 use crate::sim::scenario::Scenario;
+use crate::sim::second;
 use crate::sim::tod;
 use crate::sys::clock::ClockId;
 use crate::time::{Timestamp, NANOS_PER_SEC};
@@ -112,11 +112,13 @@ impl SimWorld {
         self.clock.advance(tau);
         match ev {
             Ev::Second => self.second(tau),
-            Ev::Spurious => {
-                let noise = self.sc.pps.sample(&mut self.pps_rng);
-                let stamp = self.clock.realtime_with(tau, noise);
-                self.pps.assert_event(stamp);
-            }
+            Ev::Spurious => second::spurious_pulse(
+                tau,
+                &self.sc,
+                &mut self.clock,
+                &mut self.pps,
+                &mut self.pps_rng,
+            ),
             Ev::ForeignStep(i) => {
                 let _ = self.clock.step(self.sc.faults[i].value);
             }
@@ -141,23 +143,21 @@ impl SimWorld {
     }
 
     fn second(&mut self, tau: i64) {
-        if !self.faults.pps_outage(tau) {
-            let at = tau + self.faults.pps_shift_ns(tau);
-            let noise = self.sc.pps.sample(&mut self.pps_rng);
-            let stamp = self.clock.realtime_with(at, noise);
-            self.pps.assert_event(stamp);
+        let events = second::true_second(
+            tau,
+            &self.sc,
+            &self.faults,
+            &mut self.clock,
+            &mut self.pps,
+            &mut self.pps_rng,
+        );
+        if let Some(t) = events.spurious_at {
+            self.push(t, Ev::Spurious);
         }
-        let next = tau + NANOS_PER_SEC;
-        match (self.faults.spurious_ns(tau), self.faults.spurious_ns(next)) {
-            (Some(off), _) if off > 0 => self.push(tau + off, Ev::Spurious),
-            (_, Some(off)) if off < 0 => self.push(next + off, Ev::Spurious),
-            _ => {}
+        if let Some(t) = events.tod_at {
+            self.push(t, Ev::Tod);
         }
-        let k = tau / NANOS_PER_SEC;
-        if k % self.sc.tod.interval_s == 0 && !self.faults.tod_outage(tau) {
-            self.push(tau + TOD_DELAY_NS, Ev::Tod);
-        }
-        self.push(next, Ev::Second);
+        self.push(tau + NANOS_PER_SEC, Ev::Second);
     }
 }
 
@@ -222,6 +222,7 @@ impl World for SimWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::run::TOD_DELAY_NS;
     use crate::sim::scenario;
 
     const S: i64 = NANOS_PER_SEC;

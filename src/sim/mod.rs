@@ -15,4 +15,5 @@ pub mod pps;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod second;
 pub mod tod;

@@ -29,6 +29,7 @@ use super::oscillator::Oscillator;
 use super::pps::SimPps;
 use super::report::{Report, TraceRow, Tracker, TRACE_HEADER};
 use super::scenario::Scenario;
+use super::second;
 use super::tod;
 use crate::engine::servo::Servo;
 use crate::engine::{Action, Engine, Input, Stamp, KERNEL_POLL_NS};
@@ -206,11 +207,13 @@ impl World<'_> {
         self.notice_sets(tau);
         match ev {
             Ev::Second => self.second(tau)?,
-            Ev::Spurious => {
-                let noise = self.sc.pps.sample(&mut self.pps_rng);
-                let stamp = self.clock.realtime_with(tau, noise);
-                self.pps.assert_event(stamp);
-            }
+            Ev::Spurious => second::spurious_pulse(
+                tau,
+                self.sc,
+                &mut self.clock,
+                &mut self.pps,
+                &mut self.pps_rng,
+            ),
             Ev::ForeignStep(i) => {
                 // Someone else's clock_settime: the clock moves, the engine is not told why.
                 let _ = self.clock.step(self.sc.faults[i].value);
@@ -297,25 +300,23 @@ impl World<'_> {
             state,
             bound_ns: (bound != i64::MAX).then_some(bound),
         });
-        if !self.faults.pps_outage(tau) {
-            let at = tau + self.faults.pps_shift_ns(tau);
-            let noise = self.sc.pps.sample(&mut self.pps_rng);
-            let stamp = self.clock.realtime_with(at, noise);
-            self.pps.assert_event(stamp);
-        }
-        let next = tau + NANOS_PER_SEC;
-        match (self.faults.spurious_ns(tau), self.faults.spurious_ns(next)) {
-            (Some(off), _) if off > 0 => self.push(tau + off, Ev::Spurious),
-            (_, Some(off)) if off < 0 => self.push(next + off, Ev::Spurious),
-            _ => {}
+        let events = second::true_second(
+            tau,
+            self.sc,
+            &self.faults,
+            &mut self.clock,
+            &mut self.pps,
+            &mut self.pps_rng,
+        );
+        if let Some(t) = events.spurious_at {
+            self.push(t, Ev::Spurious);
         }
         self.push(tau + FETCH_DELAY_NS, Ev::Fetch);
         self.push(tau + TICK_DELAY_NS, Ev::Tick);
-        let k = tau / NANOS_PER_SEC;
-        if k % self.sc.tod.interval_s == 0 && !self.faults.tod_outage(tau) {
-            self.push(tau + TOD_DELAY_NS, Ev::Tod);
+        if let Some(t) = events.tod_at {
+            self.push(t, Ev::Tod);
         }
-        self.push(next, Ev::Second);
+        self.push(tau + NANOS_PER_SEC, Ev::Second);
         Ok(())
     }
 
