@@ -88,6 +88,7 @@ pub fn status(m: &Metrics, now: Stamp, info: &StatusInfo) -> Value {
     });
     json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
         "state": m.effective_state(now.mono_ns).as_str(),
         "published_state": ts.map(|t| t.state.as_str()),
         "expired": m.expired(now.mono_ns),
