@@ -159,7 +159,7 @@ impl Report<'_> {
             "error_bound_ns": self.bound_ns(),
             "declared_accuracy_ns": st.map(|s| s.declared_accuracy_ns),
             "offset_ns": st.map(|s| s.offset_ns),
-            "frequency_ppm": st.map(|s| s.frequency_offset_ppt as f64 * 1e-6),
+            "frequency_ppm": st.map(|s| s.frequency_offset_ppt as f64 / 1e6),
             "leap": v.leap.name(),
             "tai_offset_s": st.map(|s| s.tai_offset_s).filter(|&t| t != 0),
             "next_leap_utc": st
@@ -264,7 +264,7 @@ impl Report<'_> {
                 if st.offset_ns > 0 { "fast" } else { "slow" }
             ),
         ));
-        let ppm = st.frequency_offset_ppt as f64 * 1e-6;
+        let ppm = st.frequency_offset_ppt as f64 / 1e6;
         lines.push((
             "Frequency",
             format!(
