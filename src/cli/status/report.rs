@@ -323,7 +323,7 @@ impl Report<'_> {
                 let lost = c["pulses_lost"].as_u64().unwrap_or(0);
                 lines.push((
                     "Pulses",
-                    format!("{acc} accepted, {rejected} rejected, {lost} lost"),
+                    format!("{acc} accepted, {rejected} rejected, {lost} outages"),
                 ));
             }
         }
@@ -414,7 +414,7 @@ mod tests {
             "TAI-UTC        : 37 s",
             "Servo          : kalman, LOCKED_STABLE",
             "Uptime         : 1d 01:01:01",
-            "Pulses         : 10 accepted, 3 rejected, 4 lost",
+            "Pulses         : 10 accepted, 3 rejected, 4 outages",
             "Update age     : 250 ms (valid for 1250 ms more)",
             "Writer         : pid 42, generation 3",
             "Record file    : /run/ppsd/state",
