@@ -323,7 +323,10 @@ impl Report<'_> {
                 let lost = c["pulses_lost"].as_u64().unwrap_or(0);
                 lines.push((
                     "Pulses",
-                    format!("{acc} accepted, {rejected} rejected, {lost} outages"),
+                    format!(
+                        "{acc} accepted, {rejected} rejected, {lost} {}",
+                        if lost == 1 { "outage" } else { "outages" }
+                    ),
                 ));
             }
         }
