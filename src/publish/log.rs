@@ -20,6 +20,7 @@ use tracing_subscriber::Layer;
 use crate::config::{LogFormat, LogLevel};
 use crate::engine::filter::RejectReason;
 use crate::engine::servo::PulseShift;
+use crate::engine::verify::Dissent;
 use crate::engine::{EngineEvent, ForeignChange, Leap};
 use crate::time::Timestamp;
 
@@ -87,9 +88,39 @@ fn leap_name(l: Leap) -> &'static str {
     }
 }
 
+/// Writes `e` to the log, naming a reference by `names[index]` (the configured references in
+/// order) where the event concerns one.
+pub fn event_named(e: &EngineEvent, names: &[String]) {
+    match *e {
+        EngineEvent::ReferenceDissents(d) => {
+            dissent(d, names.get(usize::from(d.source)).map(String::as_str))
+        }
+        _ => event(e),
+    }
+}
+
+fn dissent(d: Dissent, name: Option<&str>) {
+    let index = format!("reference[{}]", d.source);
+    let source = name.unwrap_or(&index);
+    let (seconds, residual_ns) = (d.seconds, d.residual_ns);
+    if seconds != 0 {
+        warn!(event = "reference_dissents", source, seconds, residual_ns,
+            "{source} disagrees with the pulses by {seconds} s");
+    } else {
+        warn!(event = "reference_dissents", source, seconds, residual_ns,
+            "{source} is {} ms from the pulse-derived time, past the tolerance", residual_ns / 1_000_000);
+    }
+}
+
 /// Writes `e` to the log.
 pub fn event(e: &EngineEvent) {
     match *e {
+        EngineEvent::ReferenceDissents(d) => dissent(d, None),
+        EngineEvent::VerificationLapsed { since_ns } => {
+            warn!(event = "verification_lapsed", since_ns,
+                "seconds not re-verified for {} s: references unreachable or too few agree; \
+                 the pulses keep the numbering verified then", since_ns / 1_000_000_000)
+        }
         EngineEvent::StateChanged {
             from,
             to,
@@ -151,7 +182,7 @@ pub fn event(e: &EngineEvent) {
         EngineEvent::ReferenceDisagrees { seconds } => {
             warn!(
                 event = "reference_disagrees",
-                seconds, "time-of-day reference disagrees by {seconds} s"
+                seconds, "time-of-day reference disagrees by {seconds} s (0: past the tolerance)"
             )
         }
         EngineEvent::LeapScheduled(l) => {

@@ -1,0 +1,158 @@
+//! `[verify]`: the policy by which time-of-day references verify the seconds' numbering, its
+//! translation into the engine's [`VerifyConfig`], and the checks that the configured
+//! references can meet it at all.
+//!
+//! Pure: never opens anything, never panics; errors name the dotted key and the reason.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, ReferenceKind, ReferenceSection};
+use crate::engine::verify::{Require, VerifyConfig, MAX_SOURCES};
+use crate::time::NANOS_PER_SEC;
+
+/// What the policy requires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequireKind {
+    /// `quorum` distinct references agreeing.
+    #[default]
+    Quorum,
+    /// `quorum` distinct references agreeing, at least one of them NTS (authenticated).
+    Nts,
+}
+
+/// `[verify]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifySection {
+    /// `quorum` or `nts`.
+    pub require: RequireKind,
+    /// Distinct references that must agree.
+    pub quorum: i64,
+    /// Largest distance of a reading from the pulse-derived time within the second, ms.
+    pub tolerance_ms: i64,
+    /// Readings older than this no longer count, minutes.
+    pub recheck_min: i64,
+}
+
+impl Default for VerifySection {
+    fn default() -> VerifySection {
+        let v = VerifyConfig::default();
+        VerifySection {
+            require: RequireKind::Quorum,
+            quorum: i64::from(v.quorum),
+            tolerance_ms: v.tolerance_ns / 1_000_000,
+            recheck_min: v.recheck_ns / (60 * NANOS_PER_SEC),
+        }
+    }
+}
+
+impl VerifySection {
+    /// The engine's policy (call after [`check`] accepted the values).
+    pub fn engine(&self) -> VerifyConfig {
+        VerifyConfig {
+            require: match self.require {
+                RequireKind::Quorum => Require::Quorum,
+                RequireKind::Nts => Require::Nts,
+            },
+            quorum: u8::try_from(self.quorum.clamp(1, MAX_SOURCES as i64)).unwrap_or(1),
+            tolerance_ns: self.tolerance_ms.saturating_mul(1_000_000),
+            recheck_ns: self.recheck_min.saturating_mul(60 * NANOS_PER_SEC),
+        }
+    }
+}
+
+fn fail(key: impl Into<String>, reason: impl Into<String>) -> Result<(), (String, String)> {
+    Err((key.into(), reason.into()))
+}
+
+fn same_source(a: &ReferenceSection, b: &ReferenceSection) -> bool {
+    a.kind == b.kind
+        && match a.kind {
+            ReferenceKind::Shm => a.unit == b.unit,
+            _ => a.address.eq_ignore_ascii_case(&b.address),
+        }
+}
+
+/// Checks `[verify]` and that the configured references can meet it.
+///
+/// With no reference at all the policy is not checked against them: `--simulate` brings its
+/// own, and a real run warns that the state stays UNKNOWN.
+///
+/// # Errors
+/// The first (dotted key, reason) that does not hold.
+pub fn check(cfg: &Config) -> Result<(), (String, String)> {
+    let v = &cfg.verify;
+    let max = MAX_SOURCES as i64;
+    if !(1..=max).contains(&v.quorum) {
+        return fail(
+            "verify.quorum",
+            format!("must be between 1 and {max}, got {}", v.quorum),
+        );
+    }
+    if !(1..=499).contains(&v.tolerance_ms) {
+        return fail(
+            "verify.tolerance_ms",
+            format!(
+                "must be between 1 and 499 ms (half a second or more cannot tell one second \
+                 from the next), got {}",
+                v.tolerance_ms
+            ),
+        );
+    }
+    if !(1..=1_440).contains(&v.recheck_min) {
+        return fail(
+            "verify.recheck_min",
+            format!("must be between 1 and 1440 min, got {}", v.recheck_min),
+        );
+    }
+    let refs = &cfg.reference;
+    if refs.len() > MAX_SOURCES {
+        return fail(
+            format!("reference[{MAX_SOURCES}]"),
+            format!("at most {MAX_SOURCES} references, got {}", refs.len()),
+        );
+    }
+    for (i, r) in refs.iter().enumerate() {
+        if let Some(j) = refs[..i].iter().position(|o| same_source(o, r)) {
+            return fail(
+                format!("reference[{i}].address"),
+                format!("the same source as reference[{j}]: a quorum counts distinct sources"),
+            );
+        }
+    }
+    if refs.is_empty() {
+        return Ok(());
+    }
+    if v.quorum > refs.len() as i64 {
+        return fail(
+            "verify.quorum",
+            format!(
+                "needs {} agreeing references but only {} are configured",
+                v.quorum,
+                refs.len()
+            ),
+        );
+    }
+    if v.require == RequireKind::Nts && !refs.iter().any(|r| r.kind == ReferenceKind::Nts) {
+        return fail(
+            "verify.require",
+            "\"nts\" needs at least one [[reference]] with kind = \"nts\"",
+        );
+    }
+    Ok(())
+}
+
+/// A startup warning when the policy rests on unauthenticated references only.
+pub fn warning(cfg: &Config) -> Option<String> {
+    let refs = &cfg.reference;
+    if refs.is_empty() || refs.iter().any(|r| r.kind == ReferenceKind::Nts) {
+        return None;
+    }
+    Some(format!(
+        "verify.require = \"quorum\" with only unauthenticated references ({} of them): the \
+         seconds' numbering rests on answers anyone on the path could forge; add an NTS \
+         reference and set verify.require = \"nts\"",
+        refs.len()
+    ))
+}
