@@ -151,8 +151,80 @@ pub fn warning(cfg: &Config) -> Option<String> {
     }
     Some(format!(
         "verify.require = \"quorum\" with only unauthenticated references ({} of them): the \
-         seconds' numbering rests on answers anyone on the path could forge; add an NTS \
-         reference and set verify.require = \"nts\"",
+         seconds' numbering rests on answers nobody authenticated (plain NTP can be forged \
+         on the path); add an NTS reference and set verify.require = \"nts\"",
         refs.len()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    fn err(text: &str) -> String {
+        parse("ppsd.toml", text).unwrap_err().to_string()
+    }
+
+    const NTP: &str = "[[reference]]\nkind = \"ntp\"\naddress = \"127.0.0.1:123\"\n";
+    const NTS: &str = "[[reference]]\nkind = \"nts\"\naddress = \"time.example\"\n";
+
+    #[test]
+    fn the_policy_reaches_the_engine() {
+        let text = format!("[verify]\nrequire = \"nts\"\nquorum = 2\ntolerance_ms = 50\nrecheck_min = 4\n{NTS}{NTP}");
+        let v = parse("ppsd.toml", &text).unwrap().engine().verify;
+        assert_eq!(v.require, crate::engine::verify::Require::Nts);
+        assert_eq!(
+            (v.quorum, v.tolerance_ns, v.recheck_ns),
+            (2, 50_000_000, 240_000_000_000)
+        );
+    }
+
+    #[test]
+    fn nts_required_without_an_nts_reference_names_file_line_and_key() {
+        let e = err(&format!("[verify]\nquorum = 1\nrequire = \"nts\"\n\n{NTP}"));
+        assert!(
+            e.starts_with("ppsd.toml:3: verify.require: \"nts\" needs at least one"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_quorum_larger_than_the_references_is_refused() {
+        let e = err(&format!("[verify]\nquorum = 3\n{NTS}{NTP}"));
+        assert!(
+            e.starts_with("ppsd.toml:2: verify.quorum: needs 3 agreeing references but only 2"),
+            "{e}"
+        );
+        // Without references the daemon warns instead (and --simulate brings its own).
+        assert!(parse("ppsd.toml", "[verify]\nquorum = 3\n").is_ok());
+    }
+
+    #[test]
+    fn ranges_and_duplicates() {
+        assert!(err("[verify]\nquorum = 0\n")
+            .starts_with("ppsd.toml:2: verify.quorum: must be between 1 and 16"));
+        assert!(err("[verify]\ntolerance_ms = 500\n")
+            .contains("verify.tolerance_ms: must be between 1 and 499"));
+        assert!(err("[verify]\nrecheck_min = 0\n").contains("verify.recheck_min"));
+        assert!(err("[verify]\nrequire = \"both\"\n")
+            .starts_with("ppsd.toml:2: verify.require: unknown variant"));
+        let e = err(&format!("{NTP}{NTS}{NTP}"));
+        assert!(
+            e.starts_with("ppsd.toml:9: reference[2].address: the same source as reference[0]"),
+            "{e}"
+        );
+        let many: String = (1..=17)
+            .map(|p| format!("[[reference]]\nkind = \"ntp\"\naddress = \"127.0.0.1:{p}\"\n"))
+            .collect();
+        assert!(err(&many).contains("reference[16]: at most 16 references, got 17"));
+    }
+
+    #[test]
+    fn only_unauthenticated_references_draw_a_warning() {
+        let cfg = parse("ppsd.toml", NTP).unwrap();
+        assert!(super::warning(&cfg).unwrap().contains("unauthenticated"));
+        let cfg = parse("ppsd.toml", &format!("{NTP}{NTS}")).unwrap();
+        assert_eq!(super::warning(&cfg), None);
+        assert_eq!(super::warning(&parse("ppsd.toml", "").unwrap()), None);
+    }
 }

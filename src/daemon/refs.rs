@@ -329,9 +329,10 @@ impl Source {
             return;
         };
         match reader.read(reference::realtime_now()) {
-            Ok(ShmRead::Sample(s)) => {
-                out.push(RefOutcome::Sample(to_engine(&s, self.index), self.name.clone()))
-            }
+            Ok(ShmRead::Sample(s)) => out.push(RefOutcome::Sample(
+                to_engine(&s, self.index),
+                self.name.clone(),
+            )),
             Ok(ShmRead::NoNewSample | ShmRead::Torn) => {}
             Err(e) => {
                 self.shm = None;
@@ -383,7 +384,10 @@ mod tests {
         s.leap = LeapIndicator::Unknown;
         assert_eq!(to_engine(&s, 0).leap, Leap::None);
         s.authenticated = true;
-        assert!(to_engine(&s, 0).authenticated, "an NTS answer stays authenticated");
+        assert!(
+            to_engine(&s, 0).authenticated,
+            "an NTS answer stays authenticated"
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::time::Timestamp;
 use super::filter::RejectReason;
 use super::ledger::{UntrustedBegan, UntrustedInterval};
 use super::servo::PulseShift;
-use super::verify::Dissent;
 use super::trust::SyncState;
+use super::verify::Dissent;
 use super::Leap;
 
 /// Something the engine did or saw that belongs in the event log.

@@ -136,10 +136,17 @@ impl Verifier {
     /// Judges `tod`, taken at `at_mono_ns`, against the pulse-derived offset `pulse_offset_ns`
     /// (clock minus the nearest second of the last pulse). Returns the dissent to log when the
     /// source newly dissents, or dissents by another number of seconds than before.
-    pub fn record(&mut self, at_mono_ns: i64, tod: &TodSample, pulse_offset_ns: i64) -> Option<Dissent> {
+    pub fn record(
+        &mut self,
+        at_mono_ns: i64,
+        tod: &TodSample,
+        pulse_offset_ns: i64,
+    ) -> Option<Dissent> {
         let slot = self.records.get_mut(usize::from(tod.source))?;
         let diff = tod.offset_ns.saturating_sub(pulse_offset_ns);
-        let seconds = diff.saturating_add(NANOS_PER_SEC / 2).div_euclid(NANOS_PER_SEC);
+        let seconds = diff
+            .saturating_add(NANOS_PER_SEC / 2)
+            .div_euclid(NANOS_PER_SEC);
         let residual_ns = diff.saturating_sub(seconds.saturating_mul(NANOS_PER_SEC));
         let new = Record {
             at_mono_ns,
@@ -210,7 +217,9 @@ impl Verifier {
         }
         self.met = false;
         self.lapsed = true;
-        let since = self.met_at_mono_ns.map_or(0, |t| now_mono_ns.saturating_sub(t));
+        let since = self
+            .met_at_mono_ns
+            .map_or(0, |t| now_mono_ns.saturating_sub(t));
         Some(since)
     }
 

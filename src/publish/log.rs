@@ -104,11 +104,19 @@ fn dissent(d: Dissent, name: Option<&str>) {
     let source = name.unwrap_or(&index);
     let (seconds, residual_ns) = (d.seconds, d.residual_ns);
     if seconds != 0 {
-        warn!(event = "reference_dissents", source, seconds, residual_ns,
-            "{source} disagrees with the pulses by {seconds} s");
+        warn!(
+            event = "reference_dissents",
+            source, seconds, residual_ns, "{source} disagrees with the pulses by {seconds} s"
+        );
     } else {
-        warn!(event = "reference_dissents", source, seconds, residual_ns,
-            "{source} is {} ms from the pulse-derived time, past the tolerance", residual_ns / 1_000_000);
+        warn!(
+            event = "reference_dissents",
+            source,
+            seconds,
+            residual_ns,
+            "{source} is {} ms from the pulse-derived time, past the tolerance",
+            residual_ns / 1_000_000
+        );
     }
 }
 
@@ -117,9 +125,13 @@ pub fn event(e: &EngineEvent) {
     match *e {
         EngineEvent::ReferenceDissents(d) => dissent(d, None),
         EngineEvent::VerificationLapsed { since_ns } => {
-            warn!(event = "verification_lapsed", since_ns,
+            warn!(
+                event = "verification_lapsed",
+                since_ns,
                 "seconds not re-verified for {} s: references unreachable or too few agree; \
-                 the pulses keep the numbering verified then", since_ns / 1_000_000_000)
+                 the pulses keep the numbering verified then",
+                since_ns / 1_000_000_000
+            )
         }
         EngineEvent::StateChanged {
             from,

@@ -29,10 +29,7 @@ fn tod(source: u8, offset_ns: i64, authenticated: bool) -> TodSample {
 
 /// Records `readings` at mono `at` against a pulse-derived offset of 0.
 fn feed(v: &mut Verifier, at: i64, readings: &[TodSample]) -> Vec<Dissent> {
-    readings
-        .iter()
-        .filter_map(|t| v.record(at, t, 0))
-        .collect()
+    readings.iter().filter_map(|t| v.record(at, t, 0)).collect()
 }
 
 #[test]
@@ -51,7 +48,11 @@ fn two_of_three_is_met_by_two_and_not_by_one() {
     feed(&mut v, 0, &[tod(0, 3 * MS, false)]);
     assert_eq!(v.decide(0), Outcome::Unverified, "one of the two needed");
     feed(&mut v, S, &[tod(0, -2 * MS, false)]);
-    assert_eq!(v.decide(S), Outcome::Unverified, "the same source twice is one source");
+    assert_eq!(
+        v.decide(S),
+        Outcome::Unverified,
+        "the same source twice is one source"
+    );
     feed(&mut v, 2 * S, &[tod(2, 1 * MS, false)]);
     assert_eq!(v.decide(2 * S), Outcome::Verified);
 }
@@ -59,8 +60,16 @@ fn two_of_three_is_met_by_two_and_not_by_one() {
 #[test]
 fn nts_required_is_never_met_by_ntp_alone() {
     let mut v = Verifier::new(cfg(Require::Nts, 1));
-    feed(&mut v, 0, &[tod(0, MS, false), tod(1, MS, false), tod(2, 0, false)]);
-    assert_eq!(v.decide(0), Outcome::Unverified, "three unauthenticated sources");
+    feed(
+        &mut v,
+        0,
+        &[tod(0, MS, false), tod(1, MS, false), tod(2, 0, false)],
+    );
+    assert_eq!(
+        v.decide(0),
+        Outcome::Unverified,
+        "three unauthenticated sources"
+    );
     feed(&mut v, S, &[tod(3, 2 * MS, true)]);
     assert_eq!(v.decide(S), Outcome::Verified, "one NTS source agrees");
 }
@@ -69,7 +78,11 @@ fn nts_required_is_never_met_by_ntp_alone() {
 fn nts_required_with_a_quorum_needs_both() {
     let mut v = Verifier::new(cfg(Require::Nts, 2));
     feed(&mut v, 0, &[tod(0, MS, true)]);
-    assert_eq!(v.decide(0), Outcome::Unverified, "one NTS source of the two needed");
+    assert_eq!(
+        v.decide(0),
+        Outcome::Unverified,
+        "one NTS source of the two needed"
+    );
     feed(&mut v, 0, &[tod(1, MS, false)]);
     assert_eq!(v.decide(0), Outcome::Verified, "NTS plus NTP make two");
     let mut v = Verifier::new(cfg(Require::Nts, 2));
@@ -98,7 +111,11 @@ fn a_reading_past_the_tolerance_is_no_agreement_and_is_reported() {
     let mut v = Verifier::new(VerifyConfig::default());
     let d = feed(&mut v, 0, &[tod(0, S + 300 * MS, false)]);
     assert_eq!((d[0].seconds, d[0].residual_ns), (1, 300 * MS));
-    assert_eq!(v.decide(0), Outcome::Disputed { seconds: 1 }, "no step on it either");
+    assert_eq!(
+        v.decide(0),
+        Outcome::Disputed { seconds: 1 },
+        "no step on it either"
+    );
 }
 
 #[test]
@@ -107,7 +124,11 @@ fn readings_older_than_the_recheck_period_do_not_count() {
     feed(&mut v, 0, &[tod(0, 0, false)]);
     feed(&mut v, 10 * MIN, &[tod(1, 0, false)]);
     assert_eq!(v.decide(10 * MIN), Outcome::Verified);
-    assert_eq!(v.decide(16 * MIN), Outcome::Verified, "exactly 16 min still counts");
+    assert_eq!(
+        v.decide(16 * MIN),
+        Outcome::Verified,
+        "exactly 16 min still counts"
+    );
     assert_eq!(v.lapse(16 * MIN), None);
     assert_eq!(
         v.lapse(16 * MIN + 1),
@@ -139,7 +160,11 @@ fn one_liar_among_three_is_logged_and_outvoted() {
     let d = feed(
         &mut v,
         0,
-        &[tod(0, MS, false), tod(1, S + 2 * MS, false), tod(2, -MS, true)],
+        &[
+            tod(0, MS, false),
+            tod(1, S + 2 * MS, false),
+            tod(2, -MS, true),
+        ],
     );
     assert_eq!(
         d,
@@ -157,7 +182,11 @@ fn one_liar_among_three_is_logged_and_outvoted() {
     // Two liars that agree with each other outvote one honest source: the policy is met on
     // their numbering (the engine steps only before trust), never on the clock's.
     let mut v = Verifier::new(cfg(Require::Quorum, 2));
-    feed(&mut v, 0, &[tod(0, 0, false), tod(1, S, false), tod(2, S, false)]);
+    feed(
+        &mut v,
+        0,
+        &[tod(0, 0, false), tod(1, S, false), tod(2, S, false)],
+    );
     assert_eq!(v.decide(0), Outcome::Elsewhere { seconds: 1 });
 }
 
@@ -185,7 +214,11 @@ fn a_whole_second_step_moves_judged_readings_a_phase_step_does_not() {
     v.stepped(3 * S);
     assert_eq!(v.decide(0), Outcome::Verified);
     v.stepped(400 * MS);
-    assert_eq!(v.decide(0), Outcome::Verified, "a phase step moves pulses and clock alike");
+    assert_eq!(
+        v.decide(0),
+        Outcome::Verified,
+        "a phase step moves pulses and clock alike"
+    );
 }
 
 #[test]
