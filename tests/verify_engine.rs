@@ -4,133 +4,21 @@
 //! comes from a configuration text, as the daemon reads it. Pulses are perfect (offset 0), so
 //! a reading's offset is its distance from the pulse-derived time.
 
+mod verify_util;
+
 use ppsd::config;
 use ppsd::engine::verify::Dissent;
-use ppsd::engine::{
-    servo, Action, Engine, EngineEvent, Input, Leap, Reason, Stamp, SyncState, TodSample,
-};
-use ppsd::io::{ClockSnapshot, PpsFetch, ScaledPpm};
-use ppsd::time::Timestamp;
+use ppsd::engine::{EngineEvent, Reason, SyncState};
+use verify_util::{Rig, MS, S};
 
-const S: i64 = 1_000_000_000;
-const MS: i64 = 1_000_000;
-const EPOCH: i64 = 1_767_225_600;
-
-struct Rig {
-    engine: Engine,
-    out: Vec<Action>,
-    /// Every event so far.
-    events: Vec<EngineEvent>,
-    /// Next second to pulse.
-    k: i64,
-    freq: ScaledPpm,
-    /// Clock steps the engine asked for (applied to the rig's clock).
-    steps: Vec<i64>,
-}
-
-impl Rig {
-    /// True time `t_ns` as the rig's clock reads it (after the steps applied).
-    fn at(&self, t_ns: i64) -> Stamp {
-        let shift: i64 = self.steps.iter().sum();
-        Stamp {
-            mono_ns: 1_000 * S + t_ns,
-            real: Timestamp::new(EPOCH, t_ns + shift),
-        }
-    }
-}
-
-impl Rig {
-    fn new(verify_toml: &str) -> Rig {
-        let text = format!("[verify]\n{verify_toml}\n");
-        let cfg = config::parse("test.toml", &text).unwrap();
-        Rig {
-            engine: Engine::new(cfg.engine(), servo::by_name("pi").unwrap()),
-            out: Vec::new(),
-            events: Vec::new(),
-            k: 0,
-            freq: ScaledPpm(0),
-            steps: Vec::new(),
-        }
-    }
-
-    /// Takes the engine's actions at true time `t_ns`: a step is applied to the rig's clock
-    /// and its notice handed back, as the daemon does.
-    fn take(&mut self, t_ns: i64) {
-        let mut stepped = false;
-        for a in std::mem::take(&mut self.out) {
-            match a {
-                Action::Event(e) => self.events.push(e),
-                Action::Write(w) => self.freq = w.freq.unwrap_or(self.freq),
-                Action::Step { delta_ns } => {
-                    self.steps.push(delta_ns);
-                    stepped = true;
-                }
-                Action::Publish(_) => {}
-            }
-        }
-        if stepped {
-            let at = self.at(t_ns);
-            self.engine.handle(at, &Input::ClockChanged, &mut self.out);
-            self.take(t_ns);
-        }
-    }
-
-    /// `n` seconds of a perfect clock: kernel read, pulse, tick.
-    fn run(&mut self, n: i64) {
-        for _ in 0..n {
-            let k = self.k;
-            let t = k * S + 10 * MS;
-            let snap = ClockSnapshot {
-                tick_us: 10_000,
-                freq: self.freq,
-                ..ClockSnapshot::default()
-            };
-            let shift: i64 = self.steps.iter().sum();
-            self.engine
-                .handle(self.at(t), &Input::Kernel(snap), &mut self.out);
-            let fetch = PpsFetch {
-                assert: Timestamp::new(EPOCH + k, shift),
-                assert_seq: k as u32 + 1,
-                ..PpsFetch::default()
-            };
-            self.engine
-                .handle(self.at(t), &Input::Pulse(fetch), &mut self.out);
-            self.take(t);
-            self.engine
-                .handle(self.at(t + S / 2), &Input::Tick, &mut self.out);
-            self.take(t + S / 2);
-            self.k += 1;
-        }
-    }
-
-    /// A reading from `source`, `offset_ns` from the pulse-derived time, a quarter second
-    /// after the last pulse (before the first one when none came yet).
-    fn tod(&mut self, source: u8, offset_ns: i64, authenticated: bool) {
-        let t = self.k * S - 3 * S / 4;
-        let tod = TodSample {
-            offset_ns,
-            leap: Leap::None,
-            source,
-            authenticated,
-        };
-        self.engine
-            .handle(self.at(t), &Input::Tod(tod), &mut self.out);
-        self.take(t);
-    }
-
-    fn state(&self) -> (SyncState, Reason) {
-        let p = self.engine.published();
-        (p.state, p.reason)
-    }
-
-    fn count(&self, f: impl Fn(&EngineEvent) -> bool) -> usize {
-        self.events.iter().filter(|e| f(e)).count()
-    }
+fn rig(verify_toml: &str) -> Rig {
+    let text = format!("[verify]\n{verify_toml}\n");
+    Rig::new(&config::parse("test.toml", &text).unwrap())
 }
 
 #[test]
 fn a_quorum_of_two_waits_for_the_second_source() {
-    let mut r = Rig::new("quorum = 2");
+    let mut r = rig("quorum = 2");
     r.run(2);
     r.tod(0, 2 * MS, false);
     r.run(60);
@@ -150,7 +38,7 @@ fn a_quorum_of_two_waits_for_the_second_source() {
 
 #[test]
 fn nts_required_never_verifies_on_ntp_and_does_on_one_nts_reading() {
-    let mut r = Rig::new("require = \"nts\"");
+    let mut r = rig("require = \"nts\"");
     r.run(2);
     for _ in 0..5 {
         r.tod(0, MS, false);
@@ -166,7 +54,7 @@ fn nts_required_never_verifies_on_ntp_and_does_on_one_nts_reading() {
 
 #[test]
 fn one_liar_among_three_is_logged_by_name_index_and_outvoted_then_a_second_breaks_the_quorum() {
-    let mut r = Rig::new("quorum = 2");
+    let mut r = rig("quorum = 2");
     r.run(2);
     r.tod(0, MS, false);
     r.tod(1, -MS, false);
@@ -202,7 +90,7 @@ fn one_liar_among_three_is_logged_by_name_index_and_outvoted_then_a_second_break
 
 #[test]
 fn a_reading_past_the_tolerance_takes_the_state_out_of_sync() {
-    let mut r = Rig::new("tolerance_ms = 100");
+    let mut r = rig("tolerance_ms = 100");
     r.run(2);
     r.tod(0, 20 * MS, false);
     r.run(40);
@@ -222,7 +110,7 @@ fn a_reading_past_the_tolerance_takes_the_state_out_of_sync() {
 
 #[test]
 fn before_trust_a_step_needs_the_quorum_on_the_same_second() {
-    let mut r = Rig::new("quorum = 2");
+    let mut r = rig("quorum = 2");
     r.run(2);
     r.tod(0, 3 * S + MS, false);
     r.run(5);
@@ -239,7 +127,7 @@ fn before_trust_a_step_needs_the_quorum_on_the_same_second() {
 
 #[test]
 fn a_recheck_that_cannot_be_made_is_logged_once_and_the_state_stays() {
-    let mut r = Rig::new("recheck_min = 2");
+    let mut r = rig("recheck_min = 2");
     r.run(2);
     r.tod(0, MS, false);
     r.run(60);
@@ -272,7 +160,7 @@ fn a_recheck_that_cannot_be_made_is_logged_once_and_the_state_stays() {
 
 #[test]
 fn readings_before_the_first_pulse_are_judged_at_it() {
-    let mut r = Rig::new("quorum = 2");
+    let mut r = rig("quorum = 2");
     r.tod(0, 2 * S, false);
     r.tod(1, 2 * S + MS, false);
     assert!(r.steps.is_empty());
