@@ -167,3 +167,29 @@ fn readings_before_the_first_pulse_are_judged_at_it() {
     r.run(1);
     assert_eq!(r.steps, vec![-2 * S], "both held readings count");
 }
+
+#[test]
+fn a_reload_of_the_references_drops_their_readings_and_keeps_the_numbering() {
+    let mut r = rig("quorum = 1");
+    r.run(2);
+    r.tod(0, 0, false);
+    r.tod(1, 0, false);
+    r.run(40);
+    assert_eq!(r.state().0, SyncState::InSync);
+    r.engine.references_changed();
+    r.tod(0, 0, false);
+    r.run(5);
+    assert_eq!(
+        r.state().0,
+        SyncState::InSync,
+        "the numbering stays verified"
+    );
+    // Source 1's old reading no longer counts (without the reload it would still meet the
+    // quorum of one): a dissent by source 0 now breaks it.
+    r.tod(0, S, false);
+    r.run(1);
+    assert_eq!(
+        r.state(),
+        (SyncState::OutOfSync, Reason::ReferenceDisagrees)
+    );
+}

@@ -534,6 +534,7 @@ impl<W: World> Daemon<W> {
             if let Some(old) = self.refs.as_mut() {
                 old.close(self.poll.registry());
                 self.refs = Some(References::new(&self.cfg.reference, Instant::now()));
+                self.engine.references_changed();
             }
         }
         let scenario = self.simulated.then_some("simulated");

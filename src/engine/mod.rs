@@ -223,6 +223,12 @@ impl Engine {
         &self.published
     }
 
+    /// The configured references changed (reload): readings are kept by position, so those
+    /// judged so far are dropped. A verified numbering stays; fresh readings renew it.
+    pub fn references_changed(&mut self) {
+        self.verify.forget();
+    }
+
     /// The untrusted interval in progress, if any (the daemon records it when it stops).
     pub fn untrusted_open(&self) -> Option<ledger::UntrustedBegan> {
         self.trust.ledger().open()
