@@ -143,8 +143,17 @@ pub fn check(cfg: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// A startup warning when the policy rests on unauthenticated references only.
-pub fn warning(cfg: &Config) -> Option<String> {
+/// A startup warning when the policy rests on unauthenticated references only, or (with
+/// `simulated`) when the simulated world's one unauthenticated reference cannot meet it.
+pub fn warning(cfg: &Config, simulated: bool) -> Option<String> {
+    if simulated {
+        let v = &cfg.verify;
+        return (v.require == RequireKind::Nts || v.quorum > 1).then(|| {
+            "--simulate: the simulated world has one unauthenticated reference, which cannot \
+             meet [verify] as configured: the seconds will stay unverified"
+                .to_string()
+        });
+    }
     let refs = &cfg.reference;
     if refs.is_empty() || refs.iter().any(|r| r.kind == ReferenceKind::Nts) {
         return None;
@@ -222,9 +231,24 @@ mod tests {
     #[test]
     fn only_unauthenticated_references_draw_a_warning() {
         let cfg = parse("ppsd.toml", NTP).unwrap();
-        assert!(super::warning(&cfg).unwrap().contains("unauthenticated"));
-        let cfg = parse("ppsd.toml", &format!("{NTP}{NTS}")).unwrap();
-        assert_eq!(super::warning(&cfg), None);
-        assert_eq!(super::warning(&parse("ppsd.toml", "").unwrap()), None);
+        assert!(super::warning(&cfg, false)
+            .unwrap()
+            .contains("unauthenticated"));
+        assert_eq!(
+            super::warning(&cfg, true),
+            None,
+            "the simulated reference meets it"
+        );
+        let cfg = parse(
+            "ppsd.toml",
+            &format!("[verify]\nrequire = \"nts\"\n{NTP}{NTS}"),
+        )
+        .unwrap();
+        assert_eq!(super::warning(&cfg, false), None);
+        assert!(super::warning(&cfg, true).unwrap().contains("--simulate"));
+        assert_eq!(
+            super::warning(&parse("ppsd.toml", "").unwrap(), false),
+            None
+        );
     }
 }

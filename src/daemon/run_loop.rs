@@ -130,7 +130,7 @@ impl<W: World> Daemon<W> {
         if simulated && !cfg.reference.is_empty() {
             info!("--simulate: the configured references are not asked; the simulated world's is");
         }
-        if let Some(w) = config::verify::warning(&cfg).filter(|_| !simulated) {
+        if let Some(w) = config::verify::warning(&cfg, simulated) {
             warn!(event = "verify_unauthenticated", "{w}");
         }
         if !simulated && cfg.reference.is_empty() {

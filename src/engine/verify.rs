@@ -255,7 +255,7 @@ impl Verifier {
             if r.seconds != 0 && self.met_on(r.seconds, now_mono_ns) {
                 return Outcome::Elsewhere { seconds: r.seconds };
             }
-            if !agrees(r, tol) && dissent.is_none_or(|s: i64| s == 0) {
+            if !agrees(r, tol) && matches!(dissent, None | Some(0)) {
                 dissent = Some(r.seconds);
             }
         }

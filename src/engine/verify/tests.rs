@@ -53,7 +53,7 @@ fn two_of_three_is_met_by_two_and_not_by_one() {
         Outcome::Unverified,
         "the same source twice is one source"
     );
-    feed(&mut v, 2 * S, &[tod(2, 1 * MS, false)]);
+    feed(&mut v, 2 * S, &[tod(2, MS, false)]);
     assert_eq!(v.decide(2 * S), Outcome::Verified);
 }
 
