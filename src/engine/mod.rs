@@ -406,7 +406,9 @@ impl Engine {
         let mut any = false;
         while let Some((mono_ns, tod)) = self.verify.take_held() {
             any = true;
-            if let Some(d) = self.verify.record(mono_ns, &tod, last.offset_ns) {
+            // Taken before this pulse was handled; a stamp past it would be a driver's slip.
+            let taken = mono_ns.min(at.mono_ns);
+            if let Some(d) = self.verify.record(taken, &tod, last.offset_ns) {
                 out.push(Action::Event(EngineEvent::ReferenceDissents(d)));
             }
         }
