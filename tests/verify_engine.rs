@@ -193,3 +193,32 @@ fn a_reload_of_the_references_drops_their_readings_and_keeps_the_numbering() {
         (SyncState::OutOfSync, Reason::ReferenceDisagrees)
     );
 }
+
+#[test]
+fn agreement_after_a_lapse_and_a_dispute_is_logged_once() {
+    let mut r = rig("recheck_min = 1");
+    r.run(2);
+    r.tod(0, 0, false);
+    r.run(90);
+    assert_eq!(
+        r.count(|e| matches!(e, EngineEvent::VerificationLapsed { .. })),
+        1
+    );
+    r.tod(0, S, false);
+    r.run(1);
+    assert_eq!(
+        r.state(),
+        (SyncState::OutOfSync, Reason::ReferenceDisagrees)
+    );
+    let agrees = |r: &Rig| r.count(|e| *e == EngineEvent::ReferenceAgrees);
+    let before = agrees(&r);
+    r.tod(0, 0, false);
+    r.run(1);
+    r.tod(0, 0, false);
+    r.run(1);
+    assert_eq!(
+        agrees(&r),
+        before + 1,
+        "one agreement, not a second one for the lapse"
+    );
+}

@@ -422,7 +422,8 @@ impl Engine {
         match self.verify.decide(at.mono_ns) {
             Outcome::Verified => {
                 self.trust.reference(true);
-                if !was_verified || self.verify.take_renewed() {
+                let renewed = self.verify.take_renewed();
+                if !was_verified || renewed {
                     out.push(Action::Event(EngineEvent::ReferenceAgrees));
                 }
             }
