@@ -302,6 +302,51 @@ mod tests {
     }
 
     #[test]
+    fn a_dissent_is_logged_with_the_reference_name() {
+        use std::sync::{Arc, Mutex};
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        let e = EngineEvent::ReferenceDissents(Dissent {
+            source: 1,
+            seconds: -1,
+            residual_ns: 2_000_000,
+        });
+        let names = ["nts:a.example".to_string(), "ntp:192.0.2.1:123".to_string()];
+        tracing::subscriber::with_default(subscriber, || {
+            event_named(&e, &names);
+            event_named(&e, &names[..1]);
+        });
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("ntp:192.0.2.1:123 disagrees with the pulses by -1 s"),
+            "{text}"
+        );
+        assert!(text.contains("event=\"reference_dissents\""), "{text}");
+        assert!(text.contains("residual_ns=2000000"), "{text}");
+        assert!(
+            text.contains("reference[1] disagrees"),
+            "unknown index: {text}"
+        );
+    }
+
+    struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
     fn level_filter_follows_set_level() {
         set_level(LogLevel::Warn);
         assert!(enabled(&tracing::Level::WARN));
