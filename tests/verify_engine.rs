@@ -176,7 +176,7 @@ fn a_reload_of_the_references_drops_their_readings_and_keeps_the_numbering() {
     r.tod(1, 0, false);
     r.run(40);
     assert_eq!(r.state().0, SyncState::InSync);
-    r.engine.references_changed();
+    r.engine.references_changed(&Default::default());
     r.tod(0, 0, false);
     r.run(5);
     assert_eq!(

@@ -188,6 +188,8 @@ pub struct ReferenceSection {
     pub timeout_ms: i64,
     /// PEM file of CA certificates for NTS-KE instead of the system store (`nts` only).
     pub ca_file: Option<PathBuf>,
+    /// This reference's own verification tolerance, ms; 0: `verify.tolerance_ms`.
+    pub tolerance_ms: i64,
 }
 
 impl Default for ReferenceSection {
@@ -199,6 +201,7 @@ impl Default for ReferenceSection {
             interval_s: 64,
             timeout_ms: 2_000,
             ca_file: None,
+            tolerance_ms: 0,
         }
     }
 }
@@ -367,7 +370,7 @@ impl Config {
                 min_samples: t.min_samples as u32,
                 holdover_horizon_ns: t.holdover_horizon_s.saturating_mul(NANOS_PER_SEC),
             },
-            verify: self.verify.engine(),
+            verify: self.verify.engine(&self.reference),
         }
     }
 

@@ -48,9 +48,14 @@ impl Default for VerifySection {
 }
 
 impl VerifySection {
-    /// The engine's policy (call after [`check`] accepted the values).
-    pub fn engine(&self) -> VerifyConfig {
+    /// The engine's policy for `refs` (call after [`check`] accepted the values).
+    pub fn engine(&self, refs: &[ReferenceSection]) -> VerifyConfig {
+        let mut source_tolerance_ns = [0; MAX_SOURCES];
+        for (t, r) in source_tolerance_ns.iter_mut().zip(refs) {
+            *t = r.tolerance_ms.clamp(0, 499) * 1_000_000;
+        }
         VerifyConfig {
+            source_tolerance_ns,
             require: match self.require {
                 RequireKind::Quorum => Require::Quorum,
                 RequireKind::Nts => Require::Nts,
@@ -114,6 +119,15 @@ pub fn check(cfg: &Config) -> Result<(), (String, String)> {
         );
     }
     for (i, r) in refs.iter().enumerate() {
+        if !(0..=499).contains(&r.tolerance_ms) {
+            return fail(
+                format!("reference[{i}].tolerance_ms"),
+                format!(
+                    "must be between 1 and 499 ms, or 0 for verify.tolerance_ms, got {}",
+                    r.tolerance_ms
+                ),
+            );
+        }
         if let Some(j) = refs[..i].iter().position(|o| same_source(o, r)) {
             return fail(
                 format!("reference[{i}].address"),
@@ -143,27 +157,43 @@ pub fn check(cfg: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// A startup warning when the policy rests on unauthenticated references only, or (with
-/// `simulated`) when the simulated world's one unauthenticated reference cannot meet it.
-pub fn warning(cfg: &Config, simulated: bool) -> Option<String> {
+/// Startup warnings: the policy rests on unauthenticated references only; a gpsd reference
+/// without its own tolerance (its reports arrive late); or, with `simulated`, the simulated
+/// world's one unauthenticated reference cannot meet the policy.
+pub fn warnings(cfg: &Config, simulated: bool) -> Vec<String> {
+    let v = &cfg.verify;
     if simulated {
-        let v = &cfg.verify;
-        return (v.require == RequireKind::Nts || v.quorum > 1).then(|| {
-            "--simulate: the simulated world has one unauthenticated reference, which cannot \
-             meet [verify] as configured: the seconds will stay unverified"
-                .to_string()
-        });
+        if v.require == RequireKind::Nts || v.quorum > 1 {
+            return vec![
+                "--simulate: the simulated world has one unauthenticated reference, \
+                         which cannot meet [verify] as configured: the seconds will stay \
+                         unverified"
+                    .to_string(),
+            ];
+        }
+        return Vec::new();
     }
     let refs = &cfg.reference;
-    if refs.is_empty() || refs.iter().any(|r| r.kind == ReferenceKind::Nts) {
-        return None;
+    let mut w = Vec::new();
+    if !refs.is_empty() && !refs.iter().any(|r| r.kind == ReferenceKind::Nts) {
+        w.push(format!(
+            "verify.require = \"quorum\" with only unauthenticated references ({} of them): \
+             the seconds' numbering rests on answers nobody authenticated (plain NTP can be \
+             forged on the path); add an NTS reference and set verify.require = \"nts\"",
+            refs.len()
+        ));
     }
-    Some(format!(
-        "verify.require = \"quorum\" with only unauthenticated references ({} of them): the \
-         seconds' numbering rests on answers nobody authenticated (plain NTP can be forged \
-         on the path); add an NTS reference and set verify.require = \"nts\"",
-        refs.len()
-    ))
+    for (i, r) in refs.iter().enumerate() {
+        if r.kind == ReferenceKind::Gpsd && r.tolerance_ms == 0 && v.tolerance_ms < 300 {
+            w.push(format!(
+                "reference[{i}] (gpsd) has no tolerance_ms of its own: gpsd reports arrive \
+                 50-600 ms after their second, beyond verify.tolerance_ms = {} ms; set \
+                 tolerance_ms above the receiver's latency",
+                v.tolerance_ms
+            ));
+        }
+    }
+    w
 }
 
 #[cfg(test)]
@@ -229,26 +259,37 @@ mod tests {
     }
 
     #[test]
-    fn only_unauthenticated_references_draw_a_warning() {
+    fn a_reference_may_have_its_own_tolerance() {
+        let text = format!(
+            "{NTS}[[reference]]\nkind = \"gpsd\"\naddress = \"127.0.0.1:2947\"\ntolerance_ms = 450\n"
+        );
+        let v = parse("ppsd.toml", &text).unwrap().engine().verify;
+        assert_eq!(v.tolerance_for(0), 100_000_000);
+        assert_eq!(v.tolerance_for(1), 450_000_000);
+        let e = err(&format!("{NTP}tolerance_ms = 500\n"));
+        assert!(
+            e.starts_with("ppsd.toml:4: reference[0].tolerance_ms: must be between 1 and 499"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_unauthenticated_references_and_gpsd_without_its_tolerance_draw_warnings() {
         let cfg = parse("ppsd.toml", NTP).unwrap();
-        assert!(super::warning(&cfg, false)
-            .unwrap()
-            .contains("unauthenticated"));
-        assert_eq!(
-            super::warning(&cfg, true),
-            None,
+        assert!(super::warnings(&cfg, false)[0].contains("unauthenticated"));
+        assert!(
+            super::warnings(&cfg, true).is_empty(),
             "the simulated reference meets it"
         );
-        let cfg = parse(
-            "ppsd.toml",
-            &format!("[verify]\nrequire = \"nts\"\n{NTP}{NTS}"),
-        )
-        .unwrap();
-        assert_eq!(super::warning(&cfg, false), None);
-        assert!(super::warning(&cfg, true).unwrap().contains("--simulate"));
-        assert_eq!(
-            super::warning(&parse("ppsd.toml", "").unwrap(), false),
-            None
-        );
+        let text = format!("[verify]\nrequire = \"nts\"\n{NTP}{NTS}");
+        let cfg = parse("ppsd.toml", &text).unwrap();
+        assert!(super::warnings(&cfg, false).is_empty());
+        assert!(super::warnings(&cfg, true)[0].contains("--simulate"));
+        assert!(super::warnings(&parse("ppsd.toml", "").unwrap(), false).is_empty());
+        let gpsd = format!("{NTS}[[reference]]\nkind = \"gpsd\"\naddress = \"127.0.0.1:2947\"\n");
+        let cfg = parse("ppsd.toml", &gpsd).unwrap();
+        assert!(super::warnings(&cfg, false)[0].contains("reference[1] (gpsd)"));
+        let cfg = parse("ppsd.toml", &format!("{gpsd}tolerance_ms = 450\n")).unwrap();
+        assert!(super::warnings(&cfg, false).is_empty());
     }
 }

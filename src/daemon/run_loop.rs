@@ -130,7 +130,7 @@ impl<W: World> Daemon<W> {
         if simulated && !cfg.reference.is_empty() {
             info!("--simulate: the configured references are not asked; the simulated world's is");
         }
-        if let Some(w) = config::verify::warning(&cfg, simulated) {
+        for w in config::verify::warnings(&cfg, simulated) {
             warn!(event = "verify_unauthenticated", "{w}");
         }
         if !simulated && cfg.reference.is_empty() {
@@ -534,7 +534,8 @@ impl<W: World> Daemon<W> {
             if let Some(old) = self.refs.as_mut() {
                 old.close(self.poll.registry());
                 self.refs = Some(References::new(&self.cfg.reference, Instant::now()));
-                self.engine.references_changed();
+                let verify = self.cfg.verify.engine(&self.cfg.reference);
+                self.engine.references_changed(&verify);
             }
         }
         let scenario = self.simulated.then_some("simulated");

@@ -224,9 +224,13 @@ impl Engine {
     }
 
     /// The configured references changed (reload): readings are kept by position, so those
-    /// judged so far are dropped. A verified numbering stays; fresh readings renew it.
-    pub fn references_changed(&mut self) {
+    /// judged so far are dropped, and the sources' own tolerances are taken from `verify`
+    /// (the rest of the policy stays as started). A verified numbering stays; fresh readings
+    /// renew it.
+    pub fn references_changed(&mut self, verify: &VerifyConfig) {
         self.verify.forget();
+        self.verify
+            .set_source_tolerances(verify.source_tolerance_ns);
     }
 
     /// The untrusted interval in progress, if any (the daemon records it when it stops).

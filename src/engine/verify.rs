@@ -3,8 +3,8 @@
 //!
 //! Each reading is judged against the pulse-derived time: its whole-second difference and the
 //! residual within the second. A reading *agrees* when both are small — the same second, and
-//! the residual within `tolerance_ns` (a reading 300 ms off is no agreement even though it
-//! rounds to the right second). The policy ([`VerifyConfig`]) is met when `quorum` distinct
+//! the residual within the tolerance (`tolerance_ns`, or the source's own: a reading 300 ms
+//! off is no agreement even though it rounds to the right second). The policy ([`VerifyConfig`]) is met when `quorum` distinct
 //! sources agree with readings younger than `recheck_ns`, one of them authenticated (NTS) when
 //! it says [`Require::Nts`]. [`Verifier::decide`] tells the engine whether the policy is met on
 //! the clock's numbering, on another numbering (a whole-second step, allowed only before
@@ -39,8 +39,21 @@ pub struct VerifyConfig {
     pub quorum: u8,
     /// Largest residual within the second, ns, for a reading to agree.
     pub tolerance_ns: i64,
+    /// A source's own tolerance, ns, by index; 0: `tolerance_ns` (a gpsd report arrives
+    /// tens to hundreds of ms after its second).
+    pub source_tolerance_ns: [i64; MAX_SOURCES],
     /// A reading older than this (CLOCK_MONOTONIC ns) no longer counts.
     pub recheck_ns: i64,
+}
+
+impl VerifyConfig {
+    /// The tolerance (ns) that applies to readings of `source`.
+    pub fn tolerance_for(&self, source: u8) -> i64 {
+        match self.source_tolerance_ns.get(usize::from(source)) {
+            Some(&t) if t > 0 => t,
+            _ => self.tolerance_ns,
+        }
+    }
 }
 
 impl Default for VerifyConfig {
@@ -49,6 +62,7 @@ impl Default for VerifyConfig {
             require: Require::Quorum,
             quorum: 1,
             tolerance_ns: 100_000_000,
+            source_tolerance_ns: [0; MAX_SOURCES],
             recheck_ns: 16 * 60 * NANOS_PER_SEC,
         }
     }
@@ -89,6 +103,7 @@ pub enum Outcome {
 struct Record {
     at_mono_ns: i64,
     authenticated: bool,
+    tolerance_ns: i64,
     seconds: i64,
     residual_ns: i64,
 }
@@ -121,6 +136,11 @@ impl Verifier {
         }
     }
 
+    /// Takes new per-source tolerances (the references were reconfigured).
+    pub fn set_source_tolerances(&mut self, ns: [i64; MAX_SOURCES]) {
+        self.cfg.source_tolerance_ns = ns;
+    }
+
     /// Keeps a reading taken at `at_mono_ns` before any pulse (the latest per source).
     pub fn hold(&mut self, at_mono_ns: i64, tod: TodSample) {
         if let Some(slot) = self.held.get_mut(usize::from(tod.source)) {
@@ -151,15 +171,15 @@ impl Verifier {
         let new = Record {
             at_mono_ns,
             authenticated: tod.authenticated,
+            tolerance_ns: self.cfg.tolerance_for(tod.source),
             seconds,
             residual_ns,
         };
         let before = slot.replace(new);
-        let tol = self.cfg.tolerance_ns;
-        if agrees(&new, tol) {
+        if agrees(&new) {
             return None;
         }
-        let same = before.is_some_and(|b| !agrees(&b, tol) && b.seconds == seconds);
+        let same = before.is_some_and(|b| !agrees(&b) && b.seconds == seconds);
         (!same).then_some(Dissent {
             source: tod.source,
             seconds,
@@ -233,10 +253,9 @@ impl Verifier {
 
     /// Whether fresh readings meet the policy on a numbering `seconds` from the clock's.
     fn met_on(&self, seconds: i64, now_mono_ns: i64) -> bool {
-        let tol = self.cfg.tolerance_ns;
         let (mut count, mut auth) = (0usize, 0usize);
         for r in self.fresh(now_mono_ns) {
-            if r.seconds == seconds && r.residual_ns.saturating_abs() <= tol {
+            if r.seconds == seconds && r.residual_ns.saturating_abs() <= r.tolerance_ns {
                 count += 1;
                 auth += usize::from(r.authenticated);
             }
@@ -249,13 +268,12 @@ impl Verifier {
         if self.met_on(0, now_mono_ns) {
             return Outcome::Verified;
         }
-        let tol = self.cfg.tolerance_ns;
         let mut dissent = None;
         for r in self.fresh(now_mono_ns) {
             if r.seconds != 0 && self.met_on(r.seconds, now_mono_ns) {
                 return Outcome::Elsewhere { seconds: r.seconds };
             }
-            if !agrees(r, tol) && matches!(dissent, None | Some(0)) {
+            if !agrees(r) && matches!(dissent, None | Some(0)) {
                 dissent = Some(r.seconds);
             }
         }
@@ -266,8 +284,8 @@ impl Verifier {
     }
 }
 
-fn agrees(r: &Record, tolerance_ns: i64) -> bool {
-    r.seconds == 0 && r.residual_ns.saturating_abs() <= tolerance_ns
+fn agrees(r: &Record) -> bool {
+    r.seconds == 0 && r.residual_ns.saturating_abs() <= r.tolerance_ns
 }
 
 #[cfg(test)]

@@ -259,3 +259,25 @@ fn the_residual_is_measured_from_the_pulse_derived_time() {
     assert_eq!((d.seconds, d.residual_ns), (2, -20 * MS));
     assert_eq!(v.decide(0), Outcome::Elsewhere { seconds: 2 });
 }
+
+#[test]
+fn a_source_with_its_own_tolerance_is_judged_by_it() {
+    let mut c = VerifyConfig::default();
+    c.source_tolerance_ns[1] = 450 * MS;
+    let mut v = Verifier::new(c);
+    assert_eq!(
+        v.record(0, &tod(1, 300 * MS, false), 0),
+        None,
+        "a late gpsd report"
+    );
+    assert_eq!(v.decide(0), Outcome::Verified);
+    assert!(
+        v.record(0, &tod(0, 300 * MS, false), 0).is_some(),
+        "source 0: 100 ms"
+    );
+    assert!(v.record(0, &tod(1, 460 * MS, false), 0).is_some());
+    assert_eq!(v.record(0, &tod(1, 300 * MS, false), 0), None);
+    // Reconfigured: source 1 falls back to the policy's tolerance.
+    v.set_source_tolerances([0; MAX_SOURCES]);
+    assert!(v.record(0, &tod(1, 300 * MS, false), 0).is_some());
+}
