@@ -20,14 +20,8 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
     if cfg.reference.is_empty() {
         w.push("no [[reference]]: the seconds cannot be verified, the state stays UNKNOWN".into());
     }
-    if cfg
-        .reference
-        .iter()
-        .all(|r| r.kind != config::ReferenceKind::Nts)
-        && !cfg.reference.is_empty()
-    {
-        w.push("no nts reference: the seconds rest on unauthenticated sources".into());
-    }
+    // No NTS reference; a gpsd reference without its own verification tolerance.
+    w.extend(config::verify::warnings(cfg, false));
     if cfg.leap.file.as_os_str().is_empty() {
         w.push("leap.file is empty: leap seconds known only from the references".into());
     }

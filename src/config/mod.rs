@@ -17,6 +17,7 @@ use crate::io::Edge;
 
 mod error;
 mod validate;
+pub mod verify;
 
 pub use error::ConfigError;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub servo: ServoSection,
     /// Time-of-day references that number the seconds.
     pub reference: Vec<ReferenceSection>,
+    /// How the references must agree to verify the seconds.
+    pub verify: verify::VerifySection,
     /// The leap-seconds list.
     pub leap: LeapSection,
     /// The shared-memory record signers read.
@@ -185,6 +188,8 @@ pub struct ReferenceSection {
     pub timeout_ms: i64,
     /// PEM file of CA certificates for NTS-KE instead of the system store (`nts` only).
     pub ca_file: Option<PathBuf>,
+    /// This reference's own verification tolerance, ms; 0: `verify.tolerance_ms`.
+    pub tolerance_ms: i64,
 }
 
 impl Default for ReferenceSection {
@@ -196,6 +201,7 @@ impl Default for ReferenceSection {
             interval_s: 64,
             timeout_ms: 2_000,
             ca_file: None,
+            tolerance_ms: 0,
         }
     }
 }
@@ -364,6 +370,7 @@ impl Config {
                 min_samples: t.min_samples as u32,
                 holdover_horizon_ns: t.holdover_horizon_s.saturating_mul(NANOS_PER_SEC),
             },
+            verify: self.verify.engine(&self.reference),
         }
     }
 
@@ -385,6 +392,7 @@ impl Config {
         check(self.pps == new.pps, "[pps]");
         check(self.trust == new.trust, "[trust]");
         check(self.servo == new.servo, "[servo]");
+        check(self.verify == new.verify, "[verify]");
         check(self.shm.path == new.shm.path, "shm.path");
         check(self.http == new.http, "[http]");
         check(self.signserver == new.signserver, "[signserver]");

@@ -45,6 +45,7 @@ pub fn check(cfg: &Config) -> Check {
     for (i, r) in cfg.reference.iter().enumerate() {
         reference(i, r)?;
     }
+    super::verify::check(cfg)?;
     other(cfg)
 }
 

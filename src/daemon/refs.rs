@@ -4,8 +4,9 @@
 //! shared-memory segment is read in place.
 //!
 //! Each source is asked every `interval_s` (sooner again after a failure, at most every 16 s).
-//! Answers become the engine's time-of-day samples (offset with whole seconds, leap warning);
-//! whether to trust them is the engine's business. Nothing here sets a clock or blocks: no
+//! Answers become the engine's time-of-day samples (offset with whole seconds, leap warning,
+//! the source's index in the configuration and whether the answer was authenticated); whether
+//! to trust them is the engine's business (`engine/verify.rs`). Nothing here sets a clock or blocks: no
 //! DNS on this thread (NTP and gpsd addresses are IP literals; NTS-KE resolves on its worker).
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use mio::{Registry, Token};
 
 use crate::config::{ReferenceKind, ReferenceSection};
+use crate::engine::verify::MAX_SOURCES;
 use crate::engine::{Leap, TodSample};
 use crate::reference::gpsd::GpsdQuery;
 use crate::reference::ntp::NtpQuery;
@@ -45,6 +47,7 @@ enum Query {
 
 struct Source {
     cfg: ReferenceSection,
+    index: u8,
     name: String,
     token: Token,
     next_at: Instant,
@@ -57,10 +60,12 @@ struct Source {
 /// All configured references.
 pub struct References {
     sources: Vec<Source>,
+    names: Vec<String>,
 }
 
-/// The engine's sample from a reference reading.
-pub fn to_engine(s: &reference::TodSample) -> TodSample {
+/// The engine's sample from a reading of the reference at position `index` in the
+/// configuration. Authenticated only when the client verified it cryptographically (NTS).
+pub fn to_engine(s: &reference::TodSample, index: u8) -> TodSample {
     TodSample {
         offset_ns: s.offset_ns,
         leap: match s.leap {
@@ -68,6 +73,8 @@ pub fn to_engine(s: &reference::TodSample) -> TodSample {
             LeapIndicator::Delete => Leap::Delete,
             _ => Leap::None,
         },
+        source: index,
+        authenticated: s.authenticated,
     }
 }
 
@@ -98,14 +105,17 @@ pub fn source_name(cfg: &ReferenceSection) -> String {
 }
 
 impl References {
-    /// Sources for `cfgs`, all due at `now`.
+    /// Sources for `cfgs` (at most [`MAX_SOURCES`]: the configuration refuses more, and any
+    /// beyond are not asked), all due at `now`.
     pub fn new(cfgs: &[ReferenceSection], now: Instant) -> References {
-        let sources = cfgs
+        let sources: Vec<Source> = cfgs
             .iter()
+            .take(MAX_SOURCES)
             .enumerate()
             .map(|(i, cfg)| Source {
                 name: source_name(cfg),
                 cfg: cfg.clone(),
+                index: i as u8,
                 token: Token(TOKEN_BASE + i),
                 next_at: now,
                 query: None,
@@ -114,7 +124,13 @@ impl References {
                 shm: None,
             })
             .collect();
-        References { sources }
+        let names = sources.iter().map(|s| s.name.clone()).collect();
+        References { sources, names }
+    }
+
+    /// The sources' names, by index (as the engine's samples and events number them).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// Drops every query in flight (before the set is replaced on reload).
@@ -291,7 +307,10 @@ impl Source {
         };
         self.drop_query(registry);
         match result {
-            Ok(sample) => out.push(RefOutcome::Sample(to_engine(&sample), self.name.clone())),
+            Ok(sample) => out.push(RefOutcome::Sample(
+                to_engine(&sample, self.index),
+                self.name.clone(),
+            )),
             Err(e) => self.failed(e, now, out),
         }
     }
@@ -310,9 +329,10 @@ impl Source {
             return;
         };
         match reader.read(reference::realtime_now()) {
-            Ok(ShmRead::Sample(s)) => {
-                out.push(RefOutcome::Sample(to_engine(&s), self.name.clone()))
-            }
+            Ok(ShmRead::Sample(s)) => out.push(RefOutcome::Sample(
+                to_engine(&s, self.index),
+                self.name.clone(),
+            )),
             Ok(ShmRead::NoNewSample | ShmRead::Torn) => {}
             Err(e) => {
                 self.shm = None;
@@ -353,14 +373,21 @@ mod tests {
             authenticated: false,
         };
         assert_eq!(
-            to_engine(&s),
+            to_engine(&s, 3),
             TodSample {
                 offset_ns: -2_000_000_123,
-                leap: Leap::Insert
+                leap: Leap::Insert,
+                source: 3,
+                authenticated: false,
             }
         );
         s.leap = LeapIndicator::Unknown;
-        assert_eq!(to_engine(&s).leap, Leap::None);
+        assert_eq!(to_engine(&s, 0).leap, Leap::None);
+        s.authenticated = true;
+        assert!(
+            to_engine(&s, 0).authenticated,
+            "an NTS answer stays authenticated"
+        );
     }
 
     #[test]

@@ -130,6 +130,9 @@ impl<W: World> Daemon<W> {
         if simulated && !cfg.reference.is_empty() {
             info!("--simulate: the configured references are not asked; the simulated world's is");
         }
+        for w in config::verify::warnings(&cfg, simulated) {
+            warn!(event = "verify_unauthenticated", "{w}");
+        }
         if !simulated && cfg.reference.is_empty() {
             warn!("no [[reference]] configured: the seconds cannot be verified, the state stays UNKNOWN");
         }
@@ -402,7 +405,7 @@ impl<W: World> Daemon<W> {
     }
 
     fn event(&mut self, e: &EngineEvent) {
-        evlog::event(e);
+        evlog::event_named(e, self.refs.as_ref().map_or(&[], References::names));
         if let Some(ledger) = self.ledger.as_mut() {
             ledger.event(e);
         }
@@ -531,6 +534,8 @@ impl<W: World> Daemon<W> {
             if let Some(old) = self.refs.as_mut() {
                 old.close(self.poll.registry());
                 self.refs = Some(References::new(&self.cfg.reference, Instant::now()));
+                let verify = self.cfg.verify.engine(&self.cfg.reference);
+                self.engine.references_changed(&verify);
             }
         }
         let scenario = self.simulated.then_some("simulated");

@@ -91,7 +91,6 @@ impl Engine {
         self.filter.forget();
         // The phase the servo tracked is gone; it starts over from the frequency it set.
         self.servo.reset(self.book.set_ppb());
-        self.pending_tod = None;
         self.publish(at, out);
     }
 }

@@ -12,6 +12,7 @@ use super::filter::RejectReason;
 use super::ledger::{UntrustedBegan, UntrustedInterval};
 use super::servo::PulseShift;
 use super::trust::SyncState;
+use super::verify::Dissent;
 use super::Leap;
 
 /// Something the engine did or saw that belongs in the event log.
@@ -61,12 +62,23 @@ pub enum EngineEvent {
     PulseTrainShift(PulseShift),
     /// Someone else changed the clock.
     ForeignChange(ForeignChange),
-    /// The time-of-day reference agrees with the clock on the whole second (again).
+    /// The verification policy is met (again, or renewed after a lapse).
     ReferenceAgrees,
-    /// The time-of-day reference disagrees with the clock by whole seconds.
+    /// The verification policy can no longer be met because a reference disagrees: the state
+    /// leaves INSYNC.
     ReferenceDisagrees {
-        /// Clock minus reference, whole seconds.
+        /// Clock minus the dissenting reference, whole seconds (0: within the second but past
+        /// the tolerance).
         seconds: i64,
+    },
+    /// One reference's reading does not agree with the pulse-derived time (whole seconds, or
+    /// past the tolerance): logged when the source starts dissenting or changes its seconds.
+    ReferenceDissents(Dissent),
+    /// The verification could not be renewed within the recheck period (references
+    /// unreachable or too few): logged once per lapse; the state stays as it was.
+    VerificationLapsed {
+        /// Time since the policy was last met, ns (CLOCK_MONOTONIC).
+        since_ns: i64,
     },
     /// A leap second was armed in the kernel for the end of the current UTC day.
     LeapScheduled(Leap),

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod measure;
 pub mod servo;
 pub mod trust;
+pub mod verify;
 
 pub use changes::JUMP_DETECT_NS;
 use changes::{leap_delta_ns, LEAP_TOLERANCE_NS};
@@ -35,6 +36,7 @@ use kernel::{KernelBook, UNSYNC_MAXERROR_US};
 use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
 pub use trust::{LeapState, Reason, SyncState, TrustConfig, TrustState};
 use trust::{ServoView, StepMeter, Trust};
+use verify::{Outcome, Verifier, VerifyConfig};
 
 /// Longest interval between two adjtimex reads the driver hands the engine, ns (CLOCK_MONOTONIC).
 /// A foreign frequency write is found at most this long after it happens; until then the clock
@@ -84,6 +86,10 @@ pub struct TodSample {
     pub offset_ns: i64,
     /// Leap second the reference announces for the end of the current UTC day.
     pub leap: Leap,
+    /// Which configured reference read it (its position in the configuration).
+    pub source: u8,
+    /// True only when the reading's authenticity was cryptographically checked (NTS).
+    pub authenticated: bool,
 }
 
 /// What the driver hands the engine.
@@ -136,6 +142,8 @@ pub struct EngineConfig {
     pub servo: ServoPolicy,
     /// Trust parameters.
     pub trust: TrustConfig,
+    /// Second verification policy.
+    pub verify: VerifyConfig,
 }
 
 impl Default for EngineConfig {
@@ -149,6 +157,7 @@ impl Default for EngineConfig {
             allow_step_after_trust: false,
             servo: ServoPolicy::default(),
             trust: TrustConfig::default(),
+            verify: VerifyConfig::default(),
         }
     }
 }
@@ -173,7 +182,7 @@ pub struct Engine {
     last: Option<LastPulse>,
     in_holdover: bool,
     own_step_until: Option<i64>,
-    pending_tod: Option<TodSample>,
+    verify: Verifier,
     leap_armed: Option<(Leap, i64)>,
     published: TrustState,
     steps: StepMeter,
@@ -191,7 +200,7 @@ impl Engine {
             last: None,
             in_holdover: false,
             own_step_until: None,
-            pending_tod: None,
+            verify: Verifier::new(cfg.verify),
             leap_armed: None,
             published: TrustState::default(),
             steps: StepMeter::default(),
@@ -212,6 +221,16 @@ impl Engine {
     /// The state last published.
     pub fn published(&self) -> &TrustState {
         &self.published
+    }
+
+    /// The configured references changed (reload): readings are kept by position, so those
+    /// judged so far are dropped, and the sources' own tolerances are taken from `verify`
+    /// (the rest of the policy stays as started). A verified numbering stays; fresh readings
+    /// renew it.
+    pub fn references_changed(&mut self, verify: &VerifyConfig) {
+        self.verify.forget();
+        self.verify
+            .set_source_tolerances(verify.source_tolerance_ns);
     }
 
     /// The untrusted interval in progress, if any (the daemon records it when it stops).
@@ -310,15 +329,14 @@ impl Engine {
         let freq = (sample.state != ServoState::Unlocked).then_some(sample.freq_ppb);
         let mut view = self.view_with(freq.unwrap_or(self.book.set_ppb()));
         self.trust.pulse(at, stamp, m.offset_ns, &view);
-        if let Some(tod) = self.pending_tod.take() {
-            self.check_seconds(at, &tod, out);
-        }
+        self.check_held(at, out);
         view.freq_ppb = self.book.set_ppb();
         let state = self.publish_view(at, &view, out);
         self.write_clock(freq, &state, out);
     }
 
     fn on_tick(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        self.check_lapse(at, out);
         let before = self.published.state;
         let lost = self.check_pulse_loss(at, out);
         let state = self.publish(at, out);
@@ -333,7 +351,7 @@ impl Engine {
         if self.last.is_some() {
             self.check_seconds(at, tod, out);
         } else {
-            self.pending_tod = Some(*tod);
+            self.verify.hold(at.mono_ns, *tod);
         }
         self.publish(at, out);
     }
@@ -361,6 +379,7 @@ impl Engine {
 
     fn foreign(&mut self, change: ForeignChange, out: &mut Vec<Action>) {
         self.trust.foreign_change();
+        self.verify.forget();
         out.push(Action::Event(EngineEvent::ForeignChange(change)));
     }
 
@@ -372,31 +391,75 @@ impl Engine {
         self.trust.clock_stepped(delta_ns);
         self.trust.stepped();
         self.own_step_until = Some(at.mono_ns.saturating_add(self.cfg.own_step_grace_ns));
-        if let Some(tod) = &mut self.pending_tod {
-            tod.offset_ns = tod.offset_ns.saturating_add(delta_ns);
+        self.verify.stepped(delta_ns);
+    }
+
+    /// Judges a time-of-day reading against the pulses and applies the verification policy
+    /// (`verify.rs`): verified, stepped by whole seconds before trust, or disputed.
+    fn check_seconds(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
+        let Some(last) = self.last else { return };
+        if let Some(d) = self.verify.record(at.mono_ns, tod, last.offset_ns) {
+            out.push(Action::Event(EngineEvent::ReferenceDissents(d)));
+        }
+        self.apply_verification(at, out);
+    }
+
+    /// Judges the readings held until the first pulse, at their own times.
+    fn check_held(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        let Some(last) = self.last else { return };
+        let mut any = false;
+        while let Some((mono_ns, tod)) = self.verify.take_held() {
+            any = true;
+            // Taken before this pulse was handled; a stamp past it would be a driver's slip.
+            let taken = mono_ns.min(at.mono_ns);
+            if let Some(d) = self.verify.record(taken, &tod, last.offset_ns) {
+                out.push(Action::Event(EngineEvent::ReferenceDissents(d)));
+            }
+        }
+        if any {
+            self.apply_verification(at, out);
         }
     }
 
-    /// Compares a time-of-day reading with the pulses on the whole second.
-    fn check_seconds(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
-        let Some(last) = self.last else { return };
-        let diff = tod.offset_ns.saturating_sub(last.offset_ns);
-        let seconds = (diff.saturating_add(NANOS_PER_SEC / 2)).div_euclid(NANOS_PER_SEC);
+    fn apply_verification(&mut self, at: Stamp, out: &mut Vec<Action>) {
         let was_verified = self.trust.verified();
-        if seconds == 0 {
-            self.trust.reference(true);
-            if !was_verified {
-                out.push(Action::Event(EngineEvent::ReferenceAgrees));
+        match self.verify.decide(at.mono_ns) {
+            Outcome::Verified => {
+                self.trust.reference(true);
+                let renewed = self.verify.take_renewed();
+                if !was_verified || renewed {
+                    out.push(Action::Event(EngineEvent::ReferenceAgrees));
+                }
             }
-        } else if !self.trust.ever_trusted() || self.cfg.allow_step_after_trust {
-            let delta_ns = seconds.saturating_mul(-NANOS_PER_SEC);
-            self.step(at, delta_ns, StepReason::WholeSeconds, out);
-            self.trust.reference(true);
-        } else {
-            if was_verified {
-                out.push(Action::Event(EngineEvent::ReferenceDisagrees { seconds }));
+            Outcome::Elsewhere { seconds }
+                if !self.trust.ever_trusted() || self.cfg.allow_step_after_trust =>
+            {
+                let delta_ns = seconds.saturating_mul(-NANOS_PER_SEC);
+                self.step(at, delta_ns, StepReason::WholeSeconds, out);
+                self.trust.reference(true);
+                let _ = self.verify.decide(at.mono_ns);
             }
-            self.trust.reference(false);
+            Outcome::Elsewhere { seconds } | Outcome::Disputed { seconds } => {
+                if was_verified {
+                    out.push(Action::Event(EngineEvent::ReferenceDisagrees { seconds }));
+                }
+                self.trust.reference(false);
+            }
+            // Too few fresh readings: a verified numbering stays (see `check_lapse`), an
+            // unverified one stays unverified.
+            Outcome::Unverified => {}
+        }
+    }
+
+    /// Logs, once, that the verification could not be renewed within the recheck period.
+    /// The state does not change: the numbering verified then can only change by a step the
+    /// engine sees (docs/trust.md, "Second verification").
+    fn check_lapse(&mut self, at: Stamp, out: &mut Vec<Action>) {
+        if !self.trust.verified() {
+            return;
+        }
+        if let Some(since_ns) = self.verify.lapse(at.mono_ns) {
+            out.push(Action::Event(EngineEvent::VerificationLapsed { since_ns }));
         }
     }
 

@@ -20,6 +20,7 @@ use tracing_subscriber::Layer;
 use crate::config::{LogFormat, LogLevel};
 use crate::engine::filter::RejectReason;
 use crate::engine::servo::PulseShift;
+use crate::engine::verify::Dissent;
 use crate::engine::{EngineEvent, ForeignChange, Leap};
 use crate::time::Timestamp;
 
@@ -87,9 +88,51 @@ fn leap_name(l: Leap) -> &'static str {
     }
 }
 
+/// Writes `e` to the log, naming a reference by `names[index]` (the configured references in
+/// order) where the event concerns one.
+pub fn event_named(e: &EngineEvent, names: &[String]) {
+    match *e {
+        EngineEvent::ReferenceDissents(d) => {
+            dissent(d, names.get(usize::from(d.source)).map(String::as_str))
+        }
+        _ => event(e),
+    }
+}
+
+fn dissent(d: Dissent, name: Option<&str>) {
+    let index = format!("reference[{}]", d.source);
+    let source = name.unwrap_or(&index);
+    let (seconds, residual_ns) = (d.seconds, d.residual_ns);
+    if seconds != 0 {
+        warn!(
+            event = "reference_dissents",
+            source, seconds, residual_ns, "{source} disagrees with the pulses by {seconds} s"
+        );
+    } else {
+        warn!(
+            event = "reference_dissents",
+            source,
+            seconds,
+            residual_ns,
+            "{source} is {} ms from the pulse-derived time, past the tolerance",
+            residual_ns / 1_000_000
+        );
+    }
+}
+
 /// Writes `e` to the log.
 pub fn event(e: &EngineEvent) {
     match *e {
+        EngineEvent::ReferenceDissents(d) => dissent(d, None),
+        EngineEvent::VerificationLapsed { since_ns } => {
+            warn!(
+                event = "verification_lapsed",
+                since_ns,
+                "seconds not re-verified for {} s: references unreachable or too few agree; \
+                 the pulses keep the numbering verified then",
+                since_ns / 1_000_000_000
+            )
+        }
         EngineEvent::StateChanged {
             from,
             to,
@@ -151,7 +194,7 @@ pub fn event(e: &EngineEvent) {
         EngineEvent::ReferenceDisagrees { seconds } => {
             warn!(
                 event = "reference_disagrees",
-                seconds, "time-of-day reference disagrees by {seconds} s"
+                seconds, "time-of-day reference disagrees by {seconds} s (0: past the tolerance)"
             )
         }
         EngineEvent::LeapScheduled(l) => {
@@ -256,6 +299,51 @@ mod tests {
             utc_ns(Timestamp::new(1_767_225_600, 5)),
             "2026-01-01T00:00:00.000000005Z"
         );
+    }
+
+    #[test]
+    fn a_dissent_is_logged_with_the_reference_name() {
+        use std::sync::{Arc, Mutex};
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        let e = EngineEvent::ReferenceDissents(Dissent {
+            source: 1,
+            seconds: -1,
+            residual_ns: 2_000_000,
+        });
+        let names = ["nts:a.example".to_string(), "ntp:192.0.2.1:123".to_string()];
+        tracing::subscriber::with_default(subscriber, || {
+            event_named(&e, &names);
+            event_named(&e, &names[..1]);
+        });
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("ntp:192.0.2.1:123 disagrees with the pulses by -1 s"),
+            "{text}"
+        );
+        assert!(text.contains("event=\"reference_dissents\""), "{text}");
+        assert!(text.contains("residual_ns=2000000"), "{text}");
+        assert!(
+            text.contains("reference[1] disagrees"),
+            "unknown index: {text}"
+        );
+    }
+
+    struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

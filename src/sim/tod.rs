@@ -43,6 +43,8 @@ pub fn reading(
     TodSample {
         offset_ns: (noisy.round() as i64).saturating_sub(wrong_by_s.saturating_mul(1_000_000_000)),
         leap,
+        source: 0,
+        authenticated: false,
     }
 }
 

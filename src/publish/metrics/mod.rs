@@ -237,6 +237,7 @@ impl Metrics {
             EngineEvent::ReferenceAgrees => bump(&mut c.reference_checks[0]),
             EngineEvent::ReferenceDisagrees { .. } => bump(&mut c.reference_checks[1]),
             EngineEvent::UntrustedBegan(_) | EngineEvent::UntrustedEnded(_) => {}
+            EngineEvent::ReferenceDissents(_) | EngineEvent::VerificationLapsed { .. } => {}
             EngineEvent::LeapScheduled(_) => bump(&mut c.leap_events[0]),
             EngineEvent::LeapApplied(_) => {
                 bump(&mut c.leap_events[1]);
