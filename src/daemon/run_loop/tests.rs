@@ -135,6 +135,12 @@ fn a_lost_device_leaves_insync_at_once_and_the_loop_recovers_when_it_returns() {
     );
     let mut reader = ppsd_shm::Reader::open(dir.join("state")).unwrap();
     assert!(reader.check().may_sign);
+    // While INSYNC at 1 ms the next adjtimex read is planned on the margin rule: about
+    // 0.5 × 1 ms / 22.55 % less the loop's lateness, well under the 1 s ceiling.
+    let (_, host) = d.poll_kernel();
+    let every = d.next_kernel_poll - host;
+    assert_eq!(every, d.engine.kernel_poll_interval_ns(LOOP_LATE_NS));
+    assert!((1_000_000..1_200_000).contains(&every), "{every} ns");
 
     d.world.set_device_present(false);
     let lost = |d: &Daemon<SimWorld>| state(d) == (SyncState::OutOfSync, Reason::DeviceLost);
@@ -148,6 +154,9 @@ fn a_lost_device_leaves_insync_at_once_and_the_loop_recovers_when_it_returns() {
     drive(&mut d, Duration::from_secs(2), |_| false);
     assert_eq!(state(&d), (SyncState::OutOfSync, Reason::DeviceLost));
     assert!(d.engine.published().updated_mono_ns > renewed, "renewed");
+    // Nothing is claimed: the reads between inputs fall back to the ceiling (1 s).
+    let (_, host) = d.poll_kernel();
+    assert_eq!(d.next_kernel_poll - host, 1_000_000_000);
 
     d.world.set_device_present(true);
     let pulses = Cell::new(0u32);
