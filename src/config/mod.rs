@@ -315,9 +315,12 @@ pub struct RuntimeSection {
     pub ledger_file: PathBuf,
     /// The state is renewed at least this often, ms.
     pub renew_ms: i64,
-    /// adjtimex is read at least this often, µs: nothing else reveals a foreign frequency
-    /// write, and until it is found the published bound may not cover the clock.
+    /// adjtimex is read at least this often, µs: the ceiling of the poll rule, which reads
+    /// more often while the margin (accuracy − bound) asks for it (`engine::poll`).
     pub kernel_poll_us: i64,
+    /// Fraction of the margin (declared accuracy − bound) a worst-case foreign adjtimex write
+    /// may use up before the next read finds it; sets the poll interval.
+    pub kernel_poll_margin: f64,
     /// Hold `/dev/cpu_dma_latency` at 0 while running (real devices only).
     pub cpu_dma_latency: bool,
     /// SCHED_FIFO priority of the loop, 1–99; 0 leaves the default scheduler.
@@ -332,7 +335,8 @@ impl Default for RuntimeSection {
             lock_file: PathBuf::new(),
             ledger_file: PathBuf::new(),
             renew_ms: 250,
-            kernel_poll_us: crate::engine::KERNEL_POLL_NS / 1_000,
+            kernel_poll_us: crate::engine::poll::MAX_POLL_NS / 1_000,
+            kernel_poll_margin: crate::engine::poll::PollRule::default().margin_fraction,
             cpu_dma_latency: true,
             sched_priority: 0,
             cpu_affinity: Vec::new(),
@@ -371,6 +375,10 @@ impl Config {
                 holdover_horizon_ns: t.holdover_horizon_s.saturating_mul(NANOS_PER_SEC),
             },
             verify: self.verify.engine(&self.reference),
+            poll: crate::engine::poll::PollRule {
+                margin_fraction: self.runtime.kernel_poll_margin,
+                ceiling_ns: self.runtime.kernel_poll_us.saturating_mul(1_000),
+            },
         }
     }
 

@@ -120,6 +120,8 @@ fn other_range_errors() {
     assert!(err("[http]\nlisten = \"localhost\"\n").contains("http.listen: needs ADDR:PORT"));
     assert!(err("[runtime]\nsched_priority = 100\n").contains("runtime.sched_priority"));
     assert!(err("[trust]\nk_sigma = nan\n").contains("trust.k_sigma"));
+    assert!(err("[runtime]\nkernel_poll_margin = 0\n")
+        .starts_with("ppsd.toml:2: runtime.kernel_poll_margin: must be between 0.01 and 1"));
 }
 
 #[test]

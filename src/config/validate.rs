@@ -79,6 +79,12 @@ fn runtime(cfg: &Config) -> Check {
         100,
         1_000_000,
         " µs",
+    )?;
+    range_f(
+        "runtime.kernel_poll_margin",
+        cfg.runtime.kernel_poll_margin,
+        0.01,
+        1.0,
     )
 }
 

@@ -46,6 +46,10 @@ const HTTP: Token = Token(1000);
 const STATUS_EVERY_NS: i64 = 10 * NANOS_PER_SEC;
 /// Clock write failures logged in full before they are only counted.
 const WRITE_ERRORS_LOGGED: u64 = 5;
+/// How late (ns) the loop's timer may fire after the deadline asked: epoll_wait counts its
+/// timeout in whole ms (mio rounds up) and the kernel adds its timer slack (50 µs). The poll
+/// rule subtracts it from the interval (`engine::poll`).
+const LOOP_LATE_NS: i64 = 1_100_000;
 
 /// Blocks SIGTERM, SIGINT and SIGHUP for this thread (and the threads it will start) and
 /// returns a signalfd that reports them. Call before any thread is spawned.
@@ -94,6 +98,7 @@ pub struct Daemon<W: World> {
     next_fetch: i64,
     next_renew: i64,
     /// Next adjtimex read on its own: nothing but a read reveals a foreign frequency write.
+    /// Every read plans it anew from the state then published (`engine::poll`).
     next_kernel_poll: i64,
     next_watchdog: Option<i64>,
     next_status: i64,
@@ -280,7 +285,6 @@ impl<W: World> Daemon<W> {
         }
         if now >= self.next_kernel_poll {
             self.poll_kernel();
-            self.next_kernel_poll = now.saturating_add(self.cfg.runtime.kernel_poll_us * 1_000);
         }
         self.notice_clock_changes();
         self.housekeeping(host_now());
@@ -296,9 +300,15 @@ impl<W: World> Daemon<W> {
         let fetch = self.world.fetch(now);
         while let Some(note) = self.world.take_note() {
             match note {
-                SourceNote::Lost(e) => error!(event = "pps_device_lost", "{e}; reopening"),
+                SourceNote::Lost(e) => {
+                    error!(event = "pps_device_lost", "{e}; reopening");
+                    self.wake(&Input::DeviceLost);
+                }
                 SourceNote::StillGone(e) => warn!("PPS device still gone: {e}"),
-                SourceNote::Back(p) => info!(event = "pps_device_back", "{p}: PPS device back"),
+                SourceNote::Back(p) => {
+                    info!(event = "pps_device_back", "{p}: PPS device back");
+                    self.wake(&Input::DeviceBack);
+                }
             }
         }
         let (at, host) = match fetch {
@@ -339,7 +349,15 @@ impl<W: World> Daemon<W> {
             }
             Err(e) => self.write_failed(&e.to_string()),
         }
+        self.plan_kernel_poll(host);
         (at, host)
+    }
+
+    /// The next adjtimex read on its own, after one at host time `host`, from the state the
+    /// engine publishes now.
+    fn plan_kernel_poll(&mut self, host: i64) {
+        let every = self.engine.kernel_poll_interval_ns(LOOP_LATE_NS);
+        self.next_kernel_poll = host.saturating_add(every);
     }
 
     /// Reads adjtimex for the engine, hands it `input`, applies the actions; returns the stamp
@@ -348,6 +366,7 @@ impl<W: World> Daemon<W> {
         let (at, host) = self.poll_kernel();
         self.engine.handle(at, input, &mut self.actions);
         self.apply(at, host);
+        self.plan_kernel_poll(host);
         (at, host)
     }
 

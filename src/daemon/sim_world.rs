@@ -8,7 +8,9 @@
 //! (same random streams from the same seed); the daemon sees them when it next advances the
 //! world. The scenario's duration is not a limit here: the world runs until ppsd stops, and
 //! `daemon_stall` faults are ignored (a real-time loop cannot be stalled from inside). Only
-//! the simulated clock is ever adjusted; the host's clocks are only read.
+//! the simulated clock is ever adjusted; the host's clocks are only read. The simulated PPS
+//! device can be unplugged and plugged back ([`SimWorld::set_device_present`]); while it is
+//! gone nothing is fetched and the loop hears of it as it would of a real device.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -53,6 +55,8 @@ pub struct SimWorld {
     order: u64,
     start_host_ns: i64,
     tods: VecDeque<TodSample>,
+    device_present: bool,
+    note: Option<SourceNote>,
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -77,6 +81,8 @@ impl SimWorld {
             order: 0,
             start_host_ns,
             tods: VecDeque::with_capacity(4),
+            device_present: true,
+            note: None,
             sc,
         };
         let faults = w.sc.faults.clone();
@@ -97,6 +103,21 @@ impl SimWorld {
             .faults
             .iter()
             .any(|f| f.kind == FaultKind::DaemonStall)
+    }
+
+    /// Unplugs (`false`) or plugs back (`true`) the simulated PPS device: the next fetch
+    /// reports the loss (or the return) as a real device's would, and nothing is fetched while
+    /// it is gone. The pulses themselves go on in the world.
+    pub fn set_device_present(&mut self, present: bool) {
+        if present == self.device_present {
+            return;
+        }
+        self.device_present = present;
+        self.note = Some(if present {
+            SourceNote::Back("simulated PPS device".to_string())
+        } else {
+            SourceNote::Lost("simulated PPS device: PPS_FETCH: No such device (ENODEV)".to_string())
+        });
     }
 
     fn push(&mut self, tau: i64, ev: Ev) {
@@ -193,11 +214,14 @@ impl World for SimWorld {
     }
 
     fn fetch(&mut self, _host_ns: i64) -> Option<PpsFetch> {
+        if !self.device_present {
+            return None;
+        }
         self.pps.fetch(Some(std::time::Duration::ZERO)).ok()
     }
 
     fn take_note(&mut self) -> Option<SourceNote> {
-        None
+        self.note.take()
     }
 
     fn take_clock_changed(&mut self) -> bool {
@@ -294,5 +318,26 @@ mod tests {
         w.advance(1_005 * S + S / 2);
         assert!(w.take_clock_changed(), "someone else stepped the clock");
         assert!(!w.ignores_faults());
+    }
+
+    #[test]
+    fn an_unplugged_device_fetches_nothing_and_says_so_once() {
+        let mut w = world("duration_s = 100\n");
+        w.advance(1_002 * S);
+        assert_eq!(w.fetch(0).unwrap().assert_seq, 3);
+        assert_eq!(w.take_note(), None);
+        w.set_device_present(false);
+        w.set_device_present(false);
+        w.advance(1_004 * S);
+        assert_eq!(w.fetch(0), None);
+        assert!(matches!(w.take_note(), Some(SourceNote::Lost(e)) if e.contains("ENODEV")));
+        assert_eq!(w.take_note(), None, "once per loss");
+        w.set_device_present(true);
+        assert!(matches!(w.take_note(), Some(SourceNote::Back(_))));
+        assert_eq!(
+            w.fetch(0).unwrap().assert_seq,
+            5,
+            "the pulses went on meanwhile"
+        );
     }
 }

@@ -4,10 +4,12 @@
 //! simulated machine moved along in real time.
 //!
 //! A lost PPS device (unplugged: `PPS_FETCH` fails with `ENODEV` or similar) is closed,
-//! reported once, and reopened once a second until it comes back; the loop keeps running and
-//! the engine sees the loss as missing pulses (holdover). Opening the device needs read
-//! access only; the capture edge is set (`PPS_SETPARAMS`, CAP_SYS_TIME) only if the device
-//! does not already capture it.
+//! reported once, and reopened once a second until it comes back; the loop keeps running,
+//! hands the loss to the engine (`Input::DeviceLost`: OUT_OF_SYNC at once, reason
+//! `device_lost`) and the return (`Input::DeviceBack`: pulses then earn INSYNC back through the
+//! hysteresis). Pulses that stop while the device stays open are holdover. Opening the
+//! device needs read access only; the capture edge is set (`PPS_SETPARAMS`, CAP_SYS_TIME)
+//! only if the device does not already capture it.
 
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};

@@ -11,8 +11,9 @@
 //!
 //! The kernel gives no notice of an adjtimex write; the engine finds someone else's frequency,
 //! tick or PLL setting only by comparing reads with what it set. The driver must therefore
-//! hand it an adjtimex read at least every [`KERNEL_POLL_NS`], besides one before each other
-//! input (see `docs/trust.md`).
+//! hand it an adjtimex read before each other input, and besides at most
+//! [`Engine::kernel_poll_interval_ns`] after the last one (the rule in [`poll`]; see
+//! `docs/trust.md`).
 
 use crate::io::{ClockSnapshot, ClockStatus, Edge, PpsFetch};
 use crate::time::{Timestamp, NANOS_PER_SEC};
@@ -24,6 +25,7 @@ pub mod kernel;
 pub mod leap;
 pub mod ledger;
 pub mod measure;
+pub mod poll;
 pub mod servo;
 pub mod trust;
 pub mod verify;
@@ -38,10 +40,9 @@ pub use trust::{LeapState, Reason, SyncState, TrustConfig, TrustState};
 use trust::{ServoView, StepMeter, Trust};
 use verify::{Outcome, Verifier, VerifyConfig};
 
-/// Longest interval between two adjtimex reads the driver hands the engine, ns (CLOCK_MONOTONIC).
-/// A foreign frequency write is found at most this long after it happens; until then the clock
-/// may run at the foreign rate (at most ±1000 ppm apart from ppsd's: 1 µs of error per ms).
-pub const KERNEL_POLL_NS: i64 = 1_000_000;
+/// Shortest interval between two adjtimex reads the poll rule asks for, ns (CLOCK_MONOTONIC);
+/// the interval itself comes from [`Engine::kernel_poll_interval_ns`].
+pub const KERNEL_POLL_NS: i64 = poll::MIN_POLL_NS;
 
 /// How far (ns) a pulse that measured `offset_ns` at CLOCK_MONOTONIC `pulse_mono` is from
 /// where the servo's model in `view` puts the clock (from zero without a model).
@@ -105,6 +106,12 @@ pub enum Input {
     ClockChanged,
     /// An adjtimex read (modes 0), to compare with what the engine set.
     Kernel(ClockSnapshot),
+    /// The pulse source is gone (the PPS device vanished or cannot be opened): OUT_OF_SYNC at
+    /// once, until [`Input::DeviceBack`] and the recovery hysteresis. Pulses that merely stop
+    /// while the device is there are holdover, not this.
+    DeviceLost,
+    /// The pulse source is there again (reopened); pulses must still prove themselves.
+    DeviceBack,
 }
 
 /// What the engine asks the driver to do, in order.
@@ -144,6 +151,8 @@ pub struct EngineConfig {
     pub trust: TrustConfig,
     /// Second verification policy.
     pub verify: VerifyConfig,
+    /// How often the driver must read adjtimex ([`poll`]).
+    pub poll: poll::PollRule,
 }
 
 impl Default for EngineConfig {
@@ -158,6 +167,7 @@ impl Default for EngineConfig {
             servo: ServoPolicy::default(),
             trust: TrustConfig::default(),
             verify: VerifyConfig::default(),
+            poll: poll::PollRule::default(),
         }
     }
 }
@@ -233,6 +243,14 @@ impl Engine {
             .set_source_tolerances(verify.source_tolerance_ns);
     }
 
+    /// How long (ns, CLOCK_MONOTONIC) after the adjtimex read that preceded the state now
+    /// published the driver may hand the next one, for a driver whose timer fires up to
+    /// `late_ns` late: see [`poll::interval_ns`].
+    pub fn kernel_poll_interval_ns(&self, late_ns: i64) -> i64 {
+        let accuracy = self.cfg.trust.declared_accuracy_ns;
+        poll::interval_ns(&self.cfg.poll, &self.published, accuracy, late_ns)
+    }
+
     /// The untrusted interval in progress, if any (the daemon records it when it stops).
     pub fn untrusted_open(&self) -> Option<ledger::UntrustedBegan> {
         self.trust.ledger().open()
@@ -257,6 +275,11 @@ impl Engine {
                 if self.on_kernel(snap, out) {
                     self.publish(at, out);
                 }
+            }
+            Input::DeviceLost | Input::DeviceBack => {
+                self.trust
+                    .device_present(matches!(input, Input::DeviceBack));
+                self.on_tick(at, out);
             }
         }
     }

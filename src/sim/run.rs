@@ -5,11 +5,13 @@
 //! timer armed from the previous pulse lands within the clock's frequency error) and fetches
 //! without blocking; it ticks mid-second to renew the published state; it reads adjtimex at
 //! every wake and hands the snapshot to the engine before the wake's input, and besides polls
-//! adjtimex every [`KERNEL_POLL_NS`] (the daemon must: nothing else reveals a foreign
-//! frequency write). A poll that finds the clock as ppsd left it changes nothing in the engine,
-//! so by default the simulator only runs the polls that can find something — the first after
-//! each foreign write — and [`RunOptions::every_kernel_poll`] runs them all (a test checks that
-//! both give the same report); it delivers a
+//! adjtimex on the daemon's rule: at most `Engine::kernel_poll_interval_ns` after the last
+//! read (nothing else reveals a foreign frequency write; the interval follows the margin between
+//! the accuracy and the published bound, see `engine::poll`). A poll that finds the clock as
+//! ppsd left it changes nothing in the engine (nor the interval, which only a publication
+//! changes), so by default the simulator only runs the polls that can find something — the
+//! first after each foreign write — and [`RunOptions::every_kernel_poll`] runs them all (a test
+//! checks that both give the same report); it delivers a
 //! clock-change notice 50 µs after any set of the clock, as a timerfd with
 //! `TFD_TIMER_CANCEL_ON_SET` would; and it applies the engine's actions through
 //! [`crate::apply`]. During a `daemon_stall` it gives the engine nothing. Ground truth (the
@@ -32,7 +34,7 @@ use super::scenario::Scenario;
 use super::second;
 use super::tod;
 use crate::engine::servo::Servo;
-use crate::engine::{Action, Engine, Input, Stamp, KERNEL_POLL_NS};
+use crate::engine::{Action, Engine, Input, Stamp};
 use crate::io::{ClockWrite, DisciplinedClock, PulseSource, ScaledPpm};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
@@ -63,16 +65,32 @@ enum Ev {
 /// How the driver runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Run every adjtimex poll (one per [`KERNEL_POLL_NS`]), not only those that can find a
-    /// foreign write: slower, same result.
+    /// Run every adjtimex poll the rule asks for, not only those that can find a foreign
+    /// write: slower, same result.
     pub every_kernel_poll: bool,
 }
 
-/// The first poll instant at or after `tau` on the polling grid.
-fn poll_at_or_after(tau: i64) -> i64 {
-    tau.div_euclid(KERNEL_POLL_NS)
-        .saturating_add(i64::from(tau.rem_euclid(KERNEL_POLL_NS) != 0))
-        .saturating_mul(KERNEL_POLL_NS)
+/// The simulated loop's timers fire on time.
+const LATE_NS: i64 = 0;
+
+/// The adjtimex polls: the next one, and the interval in force since the last read (only a
+/// read, with what it publishes, changes it).
+#[derive(Clone, Copy, Debug, Default)]
+struct Polls {
+    next: i64,
+    every: i64,
+}
+
+impl Polls {
+    /// The first poll instant at or after `tau` on the chain from `next` (no earlier than it).
+    fn at_or_after(&self, tau: i64) -> i64 {
+        if tau <= self.next || self.every <= 0 {
+            return self.next;
+        }
+        let behind = tau - self.next;
+        let k = behind.div_euclid(self.every) + i64::from(behind.rem_euclid(self.every) != 0);
+        self.next.saturating_add(k.saturating_mul(self.every))
+    }
 }
 
 /// The world and the engine under test.
@@ -93,6 +111,7 @@ struct World<'a> {
     trace: Option<&'a mut dyn Write>,
     last_pulse: Option<Timestamp>,
     opts: RunOptions,
+    polls: Polls,
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -149,15 +168,14 @@ pub fn run_with_options<'a>(
         trace,
         last_pulse: None,
         opts,
+        polls: Polls::default(),
     };
     if let Some(t) = w.trace.as_mut() {
         t.write_all(TRACE_HEADER.as_bytes())?;
     }
     w.schedule_faults();
     w.push(0, Ev::Second);
-    if opts.every_kernel_poll {
-        w.push(KERNEL_POLL_NS, Ev::KernelPoll);
-    }
+    w.plan_poll(0);
     let end = sc.duration_s * NANOS_PER_SEC;
     while let Some(Reverse((tau, _, ev))) = w.queue.pop() {
         if tau >= end {
@@ -227,23 +245,27 @@ impl World<'_> {
                 };
                 let _ = self.clock.write(&write);
                 if !self.opts.every_kernel_poll {
-                    self.push(poll_at_or_after(tau + 1), Ev::KernelPoll);
+                    self.polls.next = self.polls.at_or_after(tau);
+                    self.push(self.polls.next, Ev::KernelPoll);
                 }
             }
-            Ev::KernelPoll => {
-                if self.opts.every_kernel_poll {
-                    self.push(tau + KERNEL_POLL_NS, Ev::KernelPoll);
+            // A poll planned before a later read moved the chain is void.
+            Ev::KernelPoll if tau != self.polls.next => {}
+            Ev::KernelPoll => match self.stalled(tau) {
+                Some(end) => {
+                    // The stalled loop skips the polls; the first after the stall runs.
+                    let next = if self.opts.every_kernel_poll {
+                        tau.saturating_add(self.polls.every)
+                    } else {
+                        self.polls.at_or_after(end)
+                    };
+                    self.polls.next = next;
+                    self.push(next, Ev::KernelPoll);
                 }
-                match self.stalled(tau) {
-                    Some(end) if !self.opts.every_kernel_poll => {
-                        self.push(poll_at_or_after(end), Ev::KernelPoll)
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.poll(tau);
-                    }
+                None => {
+                    self.poll(tau);
                 }
-            }
+            },
             Ev::ClockChanged => match self.stalled(tau) {
                 Some(end) => self.push(end, Ev::ClockChanged),
                 None => self.wake(tau, Input::ClockChanged),
@@ -325,6 +347,19 @@ impl World<'_> {
         let at = self.poll(tau);
         self.engine.handle(at, &input, &mut self.actions);
         self.apply(tau);
+        self.plan_poll(tau);
+    }
+
+    /// Plans the next adjtimex poll after a read at `tau`, on the daemon's rule.
+    fn plan_poll(&mut self, tau: i64) {
+        let every = self.engine.kernel_poll_interval_ns(LATE_NS);
+        self.polls = Polls {
+            next: tau.saturating_add(every),
+            every,
+        };
+        if self.opts.every_kernel_poll {
+            self.push(self.polls.next, Ev::KernelPoll);
+        }
     }
 
     /// An adjtimex read handed to the engine on its own (the polling timer); returns the
@@ -339,6 +374,7 @@ impl World<'_> {
                 .handle(at, &Input::Kernel(snap), &mut self.actions);
             self.apply(tau);
         }
+        self.plan_poll(tau);
         at
     }
 

@@ -103,3 +103,82 @@ fn record_identifiers_come_from_the_config_or_the_sources() {
         "nts:ptb UTC(PTB)"
     );
 }
+
+#[test]
+fn a_lost_device_leaves_insync_at_once_and_the_loop_recovers_when_it_returns() {
+    use crate::engine::Reason;
+    use std::cell::{Cell, RefCell};
+    let dir = std::env::temp_dir().join(format!("ppsd-loop-lost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sc = crate::sim::scenario::parse("fast-lab.toml", FAST_LAB).unwrap();
+    let mut config = Config::default();
+    config.trust.min_samples = 4;
+    config.leap.file = PathBuf::new();
+    let opts = Options {
+        config,
+        config_path: None,
+        scenario: Some(sc.clone()),
+        shm_path: dir.join("state"),
+        lock_path: dir.join("lock"),
+        ledger_path: dir.join("ledger.jsonl"),
+    };
+    let world = SimWorld::new(sc, host_now());
+    let mut d = Daemon::new(world, opts, block_signals().unwrap()).unwrap();
+    let state = |d: &Daemon<SimWorld>| {
+        let p = d.engine.published();
+        (p.state, p.reason)
+    };
+    let insync = |d: &Daemon<SimWorld>| state(d).0 == SyncState::InSync;
+    assert!(
+        drive(&mut d, Duration::from_secs(40), insync),
+        "INSYNC within 40 s"
+    );
+    let mut reader = ppsd_shm::Reader::open(dir.join("state")).unwrap();
+    assert!(reader.check().may_sign);
+    // While INSYNC at 1 ms the next adjtimex read is planned on the margin rule: about
+    // 0.5 × 1 ms / 22.55 % less the loop's lateness, well under the 1 s ceiling.
+    let (_, host) = d.poll_kernel();
+    let every = d.next_kernel_poll - host;
+    assert_eq!(every, d.engine.kernel_poll_interval_ns(LOOP_LATE_NS));
+    assert!((1_000_000..1_200_000).contains(&every), "{every} ns");
+
+    d.world.set_device_present(false);
+    let lost = |d: &Daemon<SimWorld>| state(d) == (SyncState::OutOfSync, Reason::DeviceLost);
+    assert!(
+        drive(&mut d, Duration::from_secs(3), lost),
+        "OUT_OF_SYNC (device_lost) at the next fetch"
+    );
+    assert!(!reader.check().may_sign, "signers are refused at once");
+    // The loop runs on: renewals keep the record fresh and the reason stays.
+    let renewed = d.engine.published().updated_mono_ns;
+    drive(&mut d, Duration::from_secs(2), |_| false);
+    assert_eq!(state(&d), (SyncState::OutOfSync, Reason::DeviceLost));
+    assert!(d.engine.published().updated_mono_ns > renewed, "renewed");
+    // Nothing is claimed: the reads between inputs fall back to the ceiling (1 s).
+    let (_, host) = d.poll_kernel();
+    assert_eq!(d.next_kernel_poll - host, 1_000_000_000);
+
+    d.world.set_device_present(true);
+    let pulses = Cell::new(0u32);
+    let last = RefCell::new(d.engine.published().last_pulse);
+    let back = |d: &Daemon<SimWorld>| {
+        let p = d.engine.published().last_pulse;
+        if p != *last.borrow() {
+            pulses.set(pulses.get() + 1);
+            *last.borrow_mut() = p;
+        }
+        insync(d)
+    };
+    assert!(
+        drive(&mut d, Duration::from_secs(40), back),
+        "INSYNC again once the device is back"
+    );
+    assert!(
+        pulses.get() >= 10,
+        "after recover_pulses good pulses, took {}",
+        pulses.get()
+    );
+    assert!(reader.check().may_sign);
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

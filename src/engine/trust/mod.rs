@@ -65,6 +65,8 @@ pub struct Trust {
     disagrees: bool,
     /// Latched by a foreign change until the reference agrees again and the state recovers.
     foreign: bool,
+    /// The pulse source (device) is gone: OUT_OF_SYNC whatever the bound says.
+    device_lost: bool,
     ms_ns2: f64,
     samples: u32,
     good_run: u32,
@@ -89,6 +91,7 @@ impl Trust {
             verified: false,
             disagrees: false,
             foreign: false,
+            device_lost: false,
             ms_ns2: 0.0,
             samples: 0,
             good_run: 0,
@@ -188,6 +191,13 @@ impl Trust {
         self.foreign = true;
         self.verified = false;
         self.stepped();
+    }
+
+    /// The pulse source is gone (`false`) or there again (`true`). While it is gone the state
+    /// is OUT_OF_SYNC; once back, pulses must earn the way up through the hysteresis.
+    pub fn device_present(&mut self, present: bool) {
+        self.device_lost = !present;
+        self.good_run = 0;
     }
 
     /// A pulse is about to reach the servo, whose prediction for it is uncertain by
@@ -306,6 +316,9 @@ impl Trust {
         } else {
             SyncState::Unknown
         };
+        if self.device_lost {
+            return (SyncState::OutOfSync, Reason::DeviceLost, false);
+        }
         if self.disagrees {
             return (SyncState::OutOfSync, Reason::ReferenceDisagrees, false);
         }

@@ -75,6 +75,8 @@ pub enum Reason {
     Recovering,
     /// The previous state expired before the engine could renew it (daemon stalled).
     Stale,
+    /// The pulse source (PPS device) is gone: unplugged, removed, or cannot be opened.
+    DeviceLost,
 }
 
 /// Leap state published with the sync state.
