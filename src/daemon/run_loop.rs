@@ -34,6 +34,7 @@ use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
 use crate::publish::metrics::{Metrics, MetricsConfig};
 use crate::publish::shm::{ident_lossy, Clocks, Identity, ShmPublisher};
+use crate::publish::signserver::worker::SignServerPublisher;
 use crate::publish::status::StatusInfo;
 use crate::sys::clock::ClockId;
 use crate::time::NANOS_PER_SEC;
@@ -74,6 +75,7 @@ pub struct Daemon<W: World> {
     actions: Vec<Action>,
     shm: Option<ShmPublisher>,
     ledger: Option<LedgerWriter>,
+    signserver: Option<SignServerPublisher>,
     metrics: Metrics,
     http: Option<HttpServer>,
     /// Names `/status` shows: the pulse source and the reference.
@@ -133,9 +135,10 @@ impl<W: World> Daemon<W> {
         if !simulated && cfg.reference.is_empty() {
             warn!("no [[reference]] configured: the seconds cannot be verified, the state stays UNKNOWN");
         }
-        if !cfg.signserver.endpoint.is_empty() {
-            warn!("signserver.endpoint is accepted but not served yet");
-        }
+        let signserver = match cfg.signserver.endpoint.as_str() {
+            "" => None,
+            _ => Some(SignServerPublisher::start(&cfg.signserver)?),
+        };
         let http = match cfg.http.listen.as_str() {
             "" => None,
             listen => {
@@ -173,6 +176,7 @@ impl<W: World> Daemon<W> {
             actions: Vec::with_capacity(32),
             shm: Some(shm),
             ledger: Some(ledger),
+            signserver,
             metrics,
             http,
             source_names,
@@ -359,7 +363,12 @@ impl<W: World> Daemon<W> {
                     }
                 }
                 Action::Publish(ts) => self.publish(ts, at, host),
-                Action::Event(e) => self.event(e),
+                Action::Event(e) => {
+                    self.event(e);
+                    if let Some(ss) = self.signserver.as_ref() {
+                        ss.event(at.real, e);
+                    }
+                }
             }
         }
         self.actions = actions;
@@ -390,6 +399,15 @@ impl<W: World> Daemon<W> {
         }
         self.metrics
             .set_leap(ts.leap, info.known.then_some(info.tai_offset_s));
+        if let Some(ss) = self.signserver.as_ref() {
+            if let Some(r) = ss.report() {
+                self.metrics.set_signserver(r);
+            }
+            let leap = crate::publish::shm::published_leap(ts, &info, at.real);
+            let line =
+                crate::publish::timemonitor::StateLine::new(&self.metrics, at, self.config_version);
+            ss.publish(ts, leap, at, host, &line);
+        }
         let first = self.published.is_none();
         let changed = self.published.map_or(true, |p| p.state != ts.state);
         self.published = Some(*ts);
@@ -563,6 +581,8 @@ impl<W: World> Daemon<W> {
         self.shm = None;
         // The ledger thread writes what it holds, then ends.
         self.ledger = None;
+        // The SignServer thread ends after its request in flight (the status then expires).
+        self.signserver = None;
         if let Some(http) = self.http.as_mut() {
             http.shutdown(self.poll.registry());
         }

@@ -14,5 +14,6 @@ pub mod ledger;
 pub mod log;
 pub mod metrics;
 pub mod shm;
+pub mod signserver;
 pub mod status;
 pub mod timemonitor;

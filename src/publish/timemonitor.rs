@@ -110,6 +110,11 @@ impl StateLine {
                 }
             }
         };
+        // With a SignServer publisher, REPORT is its result, as TimeMonitor's is.
+        let (report, report_ns) = match m.signserver() {
+            Some(r) => (r.state, r.took_ns),
+            None => (report, report_ns),
+        };
         StateLine {
             update_ms: unix_ms(updated_real),
             time: m.effective_state(now.mono_ns),
