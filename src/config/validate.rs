@@ -245,7 +245,10 @@ fn signserver(s: &super::SignServerSection) -> Check {
         .strip_prefix("https://")
         .or_else(|| s.endpoint.strip_prefix("http://"));
     let host = rest.map_or("", |r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    if host.is_empty() || s.endpoint.contains(|c: char| c.is_whitespace() || c.is_control()) {
+    if host.is_empty()
+        || s.endpoint
+            .contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         return fail(
             "signserver.endpoint",
             format!(
@@ -255,7 +258,9 @@ fn signserver(s: &super::SignServerSection) -> Check {
             ),
         );
     }
-    if s.worker_name.is_empty() || s.worker_name.contains(|c: char| c.is_control() || c > '\u{ff}')
+    if s.worker_name.is_empty()
+        || s.worker_name
+            .contains(|c: char| c.is_control() || c > '\u{ff}')
     {
         return fail(
             "signserver.worker_name",
@@ -267,15 +272,33 @@ fn signserver(s: &super::SignServerSection) -> Check {
         ("signserver.leap_property", &s.leap_property),
     ] {
         if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return fail(key, format!("must be a status property name (A-Z, 0-9, _), got {p:?}"));
+            return fail(
+                key,
+                format!("must be a status property name (A-Z, 0-9, _), got {p:?}"),
+            );
         }
     }
     if s.insync_property == s.leap_property {
-        return fail("signserver.leap_property", "must differ from insync_property");
+        return fail(
+            "signserver.leap_property",
+            "must differ from insync_property",
+        );
     }
     range_i("signserver.interval_ms", s.interval_ms, 50, 10_000, " ms")?;
-    range_i("signserver.status_expire_ms", s.status_expire_ms, 100, 3_600_000, " ms")?;
-    range_i("signserver.leap_expire_ms", s.leap_expire_ms, 1_000, 86_400_000, " ms")?;
+    range_i(
+        "signserver.status_expire_ms",
+        s.status_expire_ms,
+        100,
+        3_600_000,
+        " ms",
+    )?;
+    range_i(
+        "signserver.leap_expire_ms",
+        s.leap_expire_ms,
+        1_000,
+        86_400_000,
+        " ms",
+    )?;
     range_i("signserver.timeout_ms", s.timeout_ms, 10, 60_000, " ms")?;
     if s.interval_ms >= s.status_expire_ms {
         return fail(
@@ -307,8 +330,8 @@ fn signserver(s: &super::SignServerSection) -> Check {
         }
     }
     match (&s.client_cert, &s.client_key) {
-        (Some(_), None) => fail("signserver.client_key", "client_cert needs client_key"),
-        (None, Some(_)) => fail("signserver.client_cert", "client_key needs client_cert"),
+        (Some(_), None) => fail("signserver.client_cert", "needs client_key as well"),
+        (None, Some(_)) => fail("signserver.client_key", "needs client_cert as well"),
         _ => Ok(()),
     }
 }

@@ -397,13 +397,14 @@ impl<W: World> Daemon<W> {
             shm.publish(ts, &info, &clocks);
             self.metrics.on_report(true, host_now() - before);
         }
+        // The leap state the record shows (UNKNOWN with an unusable list), not the engine's.
+        let leap = crate::publish::shm::published_leap(ts, &info, at.real);
         self.metrics
-            .set_leap(ts.leap, info.known.then_some(info.tai_offset_s));
+            .set_leap(leap, info.known.then_some(info.tai_offset_s));
         if let Some(ss) = self.signserver.as_ref() {
             if let Some(r) = ss.report() {
                 self.metrics.set_signserver(r);
             }
-            let leap = crate::publish::shm::published_leap(ts, &info, at.real);
             let line =
                 crate::publish::timemonitor::StateLine::new(&self.metrics, at, self.config_version);
             ss.publish(ts, leap, at, host, &line);

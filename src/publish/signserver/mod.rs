@@ -221,9 +221,10 @@ impl Composer {
     fn leap_to_send(&mut self, current: LeapState, now: Timestamp) -> Option<LeapState> {
         let sent = match (self.last_leap, current) {
             (_, LeapState::Unknown) => None,
-            (Some((prev @ (LeapState::Positive | LeapState::Negative), false)), LeapState::None)
-                if near_midnight(now) =>
-            {
+            (
+                Some((prev @ (LeapState::Positive | LeapState::Negative), false)),
+                LeapState::None,
+            ) if near_midnight(now) => {
                 self.last_leap = Some((prev, true));
                 return Some(prev);
             }

@@ -207,7 +207,11 @@ impl SignServerPublisher {
         let valid_until_real = at
             .real
             .add_ns(ts.valid_until_mono_ns.saturating_sub(at.mono_ns));
-        let mut slot = self.shared.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self
+            .shared
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let log_seq = slot.log_seq;
         let fresh_log = slot.snap.as_ref().map_or(true, |s| s.log_seq != log_seq);
         let log: Arc<[String]> = match (&slot.snap, fresh_log) {
@@ -242,7 +246,11 @@ impl SignServerPublisher {
     /// Adds one event line (sent with the next update).
     pub fn event(&self, at: Timestamp, e: &EngineEvent) {
         let line = event_line(at, e);
-        let mut slot = self.shared.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self
+            .shared
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if slot.log.len() == LOG_LINES {
             slot.log.pop_front();
         }
@@ -340,9 +348,13 @@ impl Job {
                     Ok(()) => {
                         let again = if failing_since_ok { " again" } else { "" };
                         failing_since_ok = false;
-                        info!(event = "signserver_report", report = report.state.as_str(),
+                        info!(
+                            event = "signserver_report",
+                            report = report.state.as_str(),
                             took_ms = report.took_ns / 1_000_000,
-                            "reporting to SignServer{again}: {}", report.state.as_str());
+                            "reporting to SignServer{again}: {}",
+                            report.state.as_str()
+                        );
                     }
                 }
             }
