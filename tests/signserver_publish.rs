@@ -645,7 +645,7 @@ fn updates_follow_the_state_and_report_a_loss_of_sync_before_expiry() {
     assert!(updates[flip..]
         .iter()
         .filter_map(|u| u.get("TIMEMONITOR_LOG.VALUE"))
-        .any(|l| l.contains("INSYNC -> OUT_OF_SYNC") && l.lines().count() <= 10));
+        .any(|l| l.contains("sync state INSYNC -> OUT_OF_SYNC") && l.lines().count() <= 10));
 
     // /state and /metrics show this publisher's result.
     let fields: Vec<&str> = state_page.trim().split(',').collect();

@@ -80,25 +80,54 @@ fn host_mono_ns() -> i64 {
     ClockId::Monotonic.now().as_ns()
 }
 
-/// One event as a log line: UTC time, then what happened.
+/// One event as a log line: UTC time, then what happened (the event log's wording).
 pub fn event_line(at: Timestamp, e: &EngineEvent) -> String {
-    let when = crate::publish::log::utc_ns(at);
-    match e {
+    use crate::publish::log::utc_ns;
+    let what = match e {
         EngineEvent::StateChanged {
             from,
             to,
             last_trusted,
             ..
-        } => {
-            let last = last_trusted.map_or_else(|| "never".into(), crate::publish::log::utc_ns);
-            format!(
-                "{when} state changed {} -> {}, last trusted {last}",
-                from.as_str(),
-                to.as_str()
-            )
+        } => format!(
+            "sync state {} -> {}, last trusted {}",
+            from.as_str(),
+            to.as_str(),
+            last_trusted.map_or_else(|| "never".into(), utc_ns)
+        ),
+        EngineEvent::Stepped { delta_ns, reason } => {
+            format!("clock stepped by {delta_ns} ns ({reason:?})")
         }
-        other => format!("{when} {other:?}"),
-    }
+        EngineEvent::FrequencyReset { freq_ppb } => {
+            format!("servo restarts from {freq_ppb:.3} ppb")
+        }
+        EngineEvent::PulseLost { last_pulse } => {
+            format!("pulses lost after {}: holdover", utc_ns(*last_pulse))
+        }
+        EngineEvent::PulseRegained { gap_ns } => {
+            format!("pulses back after {} ms", gap_ns / 1_000_000)
+        }
+        EngineEvent::PulseRejected { seq, reason } => format!("pulse {seq} rejected: {reason:?}"),
+        EngineEvent::PulseTrainShift(s) => format!("pulse train: {s:?}"),
+        EngineEvent::ForeignChange(c) => format!("clock changed by someone else: {c:?}"),
+        EngineEvent::ReferenceAgrees => "time-of-day reference agrees on the second".into(),
+        EngineEvent::ReferenceDisagrees { seconds } => {
+            format!("time-of-day reference disagrees by {seconds} s")
+        }
+        EngineEvent::LeapScheduled(l) => format!("leap second armed for midnight ({l:?})"),
+        EngineEvent::UntrustedBegan(b) => format!(
+            "untrusted interval begins ({:?}), last trusted {}",
+            b.reason,
+            utc_ns(b.start)
+        ),
+        EngineEvent::UntrustedEnded(i) => format!(
+            "untrusted interval over after {} ms ({:?})",
+            i.duration_ns / 1_000_000,
+            i.reason
+        ),
+        EngineEvent::LeapApplied(l) => format!("leap second applied ({l:?})"),
+    };
+    format!("{} {what}", utc_ns(at))
 }
 
 /// Reads the PEM files and makes the TLS client configuration (ring, rustls defaults).
