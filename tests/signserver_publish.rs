@@ -628,7 +628,11 @@ fn updates_follow_the_state_and_report_a_loss_of_sync_before_expiry() {
     } else {
         -(changed_at.duration_since(flip_at).as_secs_f64() * 1e3)
     };
-    println!("loss of sync: event log line to the POST reporting it: {delay_ms:.1} ms");
+    let margin_ms = last_true.int("TIMESOURCE0_INSYNC.EXPIRATION") - updates[flip].built_ms();
+    println!(
+        "loss of sync: event log line to the POST reporting it: {delay_ms:.1} ms; `false` built \
+         {margin_ms} ms before the last `true` expired"
+    );
     assert!(delay_ms < left_ms as f64, "{delay_ms} ms");
 
     // TIMEMONITOR_LOG: sent when the log changed, not with every update; it names the change.
@@ -656,11 +660,25 @@ fn updates_follow_the_state_and_report_a_loss_of_sync_before_expiry() {
         0.0
     );
 
+    // A clean stop ends with `false`, so signers stop at once.
+    let ok = Command::new("kill")
+        .args(["-s", "TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut d = d;
+    wait_for(Duration::from_secs(10), || d.child.try_wait().unwrap()).expect("stopped");
+    let last = Update::parse(server.posts().last().unwrap());
+    assert!(!last.insync(), "{:?}", last.props);
+    assert_eq!(last.int("TIMESOURCE0_INSYNC.EXPIRATION"), 0);
+    assert_eq!(last.state()[1], "UNKNOWN");
+
     let sample = &updates[flip];
     std::fs::write(
         std::env::temp_dir().join("ppsd-signserver-sample.txt"),
         format!(
-            "raw body:\n{}\n\ndecoded data:\n{}\ndelay_ms {delay_ms:.1}\n",
+            "raw body:\n{}\n\ndecoded data:\n{}\ndelay_ms {delay_ms:.1}\nmargin_ms {margin_ms}\n",
             sample.raw,
             String::from_utf8_lossy(&sample.data)
         ),

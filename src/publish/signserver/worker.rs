@@ -8,8 +8,9 @@
 //!
 //! It never reads or adjusts a clock the engine uses: the state carries its REALTIME with the
 //! host's CLOCK_MONOTONIC of the same instant, and the thread reads only CLOCK_MONOTONIC, for
-//! its own timing. Failures are logged once per change of the report state, not per attempt;
-//! a failing or hanging SignServer never delays the loop and never changes the engine's state.
+//! its own timing. Failures are logged once per change of the report state, not per attempt.
+//! On a clean stop it sends one last `false`. A failing or hanging SignServer never delays the
+//! loop and never changes the engine's state.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -337,6 +338,7 @@ impl Job {
         let mut failing_since_ok = false;
         loop {
             let Some(snap) = self.wait(shared, attempted, next_due) else {
+                self.farewell(shared);
                 return;
             };
             let start = host_mono_ns();
@@ -386,6 +388,34 @@ impl Job {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// On a clean stop: one last update saying `false` (UNKNOWN, as the record says once
+    /// closed), so signers stop now rather than when the last `true` expires.
+    fn farewell(&mut self, shared: &Shared) {
+        let last = shared
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snap
+            .clone();
+        let Some(mut snap) = last else { return };
+        snap.state = crate::engine::SyncState::Unknown;
+        if let Some((_, rest)) = snap.state_line.split_once(',') {
+            let rest = rest.split_once(',').map_or("", |(_, r)| r);
+            snap.state_line = format!("0,UNKNOWN,{rest}");
+        }
+        let update = self.composer.compose(&snap, snap.real_at(host_mono_ns()));
+        match self.send(&update.body) {
+            Ok(()) => info!(
+                event = "signserver_report",
+                "told SignServer: not in sync (stopping)"
+            ),
+            Err(why) => {
+                warn!(event = "signserver_report",
+                "could not tell SignServer before stopping: {why}; its status expires by itself")
             }
         }
     }
