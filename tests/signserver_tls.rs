@@ -142,7 +142,7 @@ fn report_of(section: &SignServerSection) -> ReportState {
     );
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        if let Some(r) = p.report() {
+        if let Some(r) = p.report(ClockId::Monotonic.now().as_ns()) {
             if r.attempts >= 1 {
                 return r.state;
             }

@@ -48,7 +48,10 @@ fn publish(p: &SignServerPublisher, state: SyncState) {
 fn wait_report(p: &SignServerPublisher, attempts: u64) -> Report {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        if let Some(r) = p.report().filter(|r| r.attempts >= attempts) {
+        if let Some(r) = p
+            .report(ClockId::Monotonic.now().as_ns())
+            .filter(|r| r.attempts >= attempts)
+        {
             return r;
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -402,7 +402,7 @@ impl<W: World> Daemon<W> {
         self.metrics
             .set_leap(leap, info.known.then_some(info.tai_offset_s));
         if let Some(ss) = self.signserver.as_ref() {
-            if let Some(r) = ss.report() {
+            if let Some(r) = ss.report(host) {
                 self.metrics.set_signserver(r);
             }
             let line =

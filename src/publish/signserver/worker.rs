@@ -44,6 +44,8 @@ pub struct Report {
     pub attempts: u64,
     /// Attempts that failed (no answer, or an answer other than 200).
     pub failures: u64,
+    /// Host CLOCK_MONOTONIC at the end of the last attempt, ns (0 before the first).
+    pub last_mono_ns: i64,
 }
 
 impl Default for Report {
@@ -53,6 +55,7 @@ impl Default for Report {
             took_ns: 0,
             attempts: 0,
             failures: 0,
+            last_mono_ns: 0,
         }
     }
 }
@@ -75,6 +78,8 @@ struct Shared {
 pub struct SignServerPublisher {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// A result older than this (ns) means the worker is stuck: FAILED_TO_REPORT.
+    stale_ns: i64,
 }
 
 fn host_mono_ns() -> i64 {
@@ -219,6 +224,7 @@ impl SignServerPublisher {
         Ok(SignServerPublisher {
             shared,
             thread: Some(thread),
+            stale_ns: (cfg.interval_ms + cfg.timeout_ms + 1_000).saturating_mul(1_000_000),
         })
     }
 
@@ -288,9 +294,16 @@ impl SignServerPublisher {
         slot.log_seq += 1;
     }
 
-    /// The worker's last result, unless the worker holds it at this instant.
-    pub fn report(&self) -> Option<Report> {
-        self.shared.result.try_lock().ok().map(|r| *r)
+    /// The worker's last result at host monotonic `now_ns`, unless the worker holds it at
+    /// this instant. FAILED_TO_REPORT, whatever the last attempt gave, once the worker has
+    /// ended or made no attempt for longer than an interval, a timeout and a second.
+    pub fn report(&self, now_ns: i64) -> Option<Report> {
+        let mut r = *self.shared.result.try_lock().ok()?;
+        let ended = self.thread.as_ref().map_or(true, JoinHandle::is_finished);
+        if ended || (r.attempts > 0 && now_ns.saturating_sub(r.last_mono_ns) > self.stale_ns) {
+            r.state = ReportState::FailedToReport;
+        }
+        Some(r)
     }
 }
 
@@ -349,6 +362,7 @@ impl Job {
             let end = host_mono_ns();
             report.attempts += 1;
             report.took_ns = end - start;
+            report.last_mono_ns = end;
             let before = report.state;
             report.state = match &outcome {
                 Err(_) => {
