@@ -3,7 +3,9 @@
 //! connection). Checked: the form encoding; every property, decoded by a
 //! `java.util.Properties` reader written here from the format's definition; EXPIRATION moving
 //! forward; a simulated loss of sync (someone else steps the clock) reported as `false` before
-//! the previous `true` expires; an expired leap-seconds list making LEAPSECOND vanish; and a
+//! the previous `true` expires (and a clean stop ending with `false`); an expired leap-seconds
+//! list making LEAPSECOND vanish; LEAPSECOND going POSITIVE -> NONE across a leap second with
+//! the change held back one update; and a
 //! SignServer that hangs, refuses connections or answers 500 neither delaying pulses nor
 //! growing the daemon's memory, with FAILED_TO_REPORT in `/state`, logged once.
 //!
@@ -620,6 +622,56 @@ fn an_expired_leap_list_makes_leapsecond_vanish() {
         assert!(u.get("LEAPSECOND.EXPIRATION").is_none(), "{:?}", u.props);
         assert_eq!(u.state()[3], "UNKNOWN");
         assert!(u.get("TIMESOURCE0_INSYNC.VALUE").is_some());
+    }
+}
+
+#[test]
+fn leapsecond_back_to_none_at_midnight_is_held_one_update() {
+    let dir = TempDir::new("midnight");
+    let server = Server::start(Mode::Ok);
+    let endpoint = format!("http://127.0.0.1:{}/signserver/process", server.port);
+    let leap = manifest("tests/data/leap/future-positive.list");
+    let _d = Daemon::start(&dir.0, "tests/data/signserver/leap.toml", &leap, &endpoint);
+    // 2027-01-01T00:00:00Z, after the invented leap second of that list.
+    const MIDNIGHT_MS: i64 = 1_798_761_600_000;
+    let updates = wait_for(Duration::from_secs(60), || {
+        let u: Vec<Update> = server.posts().iter().map(Update::parse).collect();
+        u.last()
+            .is_some_and(|l| l.built_ms() > MIDNIGHT_MS + 2_000)
+            .then_some(u)
+    })
+    .expect("updates until 2 s past midnight within 60 s");
+    let leap_of = |u: &Update| u.get("LEAPSECOND.VALUE").map(str::to_string);
+    // The record's leap state is the state line's LEAP field.
+    let first_none = updates
+        .iter()
+        .position(|u| u.state()[3] == "NONE")
+        .expect("the record's leap state went back to NONE");
+    assert!(first_none > 0, "POSITIVE before midnight");
+    for u in &updates[..first_none] {
+        assert_eq!(u.state()[3], "POSITIVE");
+        assert_eq!(leap_of(u).as_deref(), Some("POSITIVE"), "{:?}", u.props);
+        assert_eq!(u.int("LEAPSECOND.EXPIRATION"), u.built_ms() + 60_000);
+    }
+    let held = &updates[first_none];
+    let built = held.built_ms();
+    assert!(
+        (MIDNIGHT_MS - 60_000..MIDNIGHT_MS + 60_000).contains(&built),
+        "the change comes between 23:59 and 00:01: {built}"
+    );
+    assert_eq!(
+        leap_of(held).as_deref(),
+        Some("POSITIVE"),
+        "held one update"
+    );
+    for u in &updates[first_none + 1..] {
+        assert_eq!(u.state()[3], "NONE");
+        assert_eq!(
+            leap_of(u).as_deref(),
+            Some("NONE"),
+            "then NONE: {:?}",
+            u.props
+        );
     }
 }
 
