@@ -5,9 +5,9 @@
 //! forward; a simulated loss of sync (someone else steps the clock) reported as `false` before
 //! the previous `true` expires (and a clean stop ending with `false`); an expired leap-seconds
 //! list making LEAPSECOND vanish; LEAPSECOND going POSITIVE -> NONE across a leap second with
-//! the change held back one update; and a
-//! SignServer that hangs, refuses connections or answers 500 neither delaying pulses nor
-//! growing the daemon's memory, with FAILED_TO_REPORT in `/state`, logged once.
+//! the change held back one update; and a SignServer that hangs, refuses connections or
+//! answers 500 neither delaying pulses nor growing the daemon's memory, with FAILED_TO_REPORT
+//! in `/state`, logged once.
 //!
 //! Every wait is bounded, every address is loopback, and only the simulated clock is ever
 //! adjusted.
