@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod decode;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,8 +5,8 @@
 //!
 //! This file is the pure part: from a [`Snapshot`] of what the loop published and the
 //! configuration it builds the properties text and the form body ([`Composer`]); [`props`]
-//! holds the two formats; [`worker`] is the thread that sends them. The rules, after
-//! TimeMonitor:
+//! holds the two formats; [`worker`] is the thread that sends them (`tls` its TLS setup). The
+//! rules, after TimeMonitor:
 //! - INSYNC or SOON_OUT_OF_SYNC: `<insync>.VALUE=true` with `EXPIRATION` the earlier of the
 //!   state's `valid_until` (on CLOCK_REALTIME, ms, rounded down) and now + `status_expire_ms`;
 //!   anything else, or a state whose validity has run out: `false` with `EXPIRATION=0`.
@@ -22,10 +22,11 @@
 
 use std::sync::Arc;
 
-use crate::engine::{LeapState, SyncState};
+use crate::engine::{EngineEvent, LeapState, SyncState};
 use crate::time::Timestamp;
 
 pub mod props;
+mod tls;
 pub mod worker;
 
 /// Event lines kept for `TIMEMONITOR_LOG`.
@@ -135,6 +136,56 @@ pub fn leap_str(l: LeapState) -> &'static str {
         LeapState::Negative => "NEGATIVE",
         LeapState::Unknown => "UNKNOWN",
     }
+}
+
+/// One event as a log line: UTC time, then what happened (the event log's wording).
+pub fn event_line(at: Timestamp, e: &EngineEvent) -> String {
+    use crate::publish::log::utc_ns;
+    let what = match e {
+        EngineEvent::StateChanged {
+            from,
+            to,
+            last_trusted,
+            ..
+        } => format!(
+            "sync state {} -> {}, last trusted {}",
+            from.as_str(),
+            to.as_str(),
+            last_trusted.map_or_else(|| "never".into(), utc_ns)
+        ),
+        EngineEvent::Stepped { delta_ns, reason } => {
+            format!("clock stepped by {delta_ns} ns ({reason:?})")
+        }
+        EngineEvent::FrequencyReset { freq_ppb } => {
+            format!("servo restarts from {freq_ppb:.3} ppb")
+        }
+        EngineEvent::PulseLost { last_pulse } => {
+            format!("pulses lost after {}: holdover", utc_ns(*last_pulse))
+        }
+        EngineEvent::PulseRegained { gap_ns } => {
+            format!("pulses back after {} ms", gap_ns / 1_000_000)
+        }
+        EngineEvent::PulseRejected { seq, reason } => format!("pulse {seq} rejected: {reason:?}"),
+        EngineEvent::PulseTrainShift(s) => format!("pulse train: {s:?}"),
+        EngineEvent::ForeignChange(c) => format!("clock changed by someone else: {c:?}"),
+        EngineEvent::ReferenceAgrees => "time-of-day reference agrees on the second".into(),
+        EngineEvent::ReferenceDisagrees { seconds } => {
+            format!("time-of-day reference disagrees by {seconds} s")
+        }
+        EngineEvent::LeapScheduled(l) => format!("leap second armed for midnight ({l:?})"),
+        EngineEvent::UntrustedBegan(b) => format!(
+            "untrusted interval begins ({:?}), last trusted {}",
+            b.reason,
+            utc_ns(b.start)
+        ),
+        EngineEvent::UntrustedEnded(i) => format!(
+            "untrusted interval over after {} ms ({:?})",
+            i.duration_ns / 1_000_000,
+            i.reason
+        ),
+        EngineEvent::LeapApplied(l) => format!("leap second applied ({l:?})"),
+    };
+    format!("{} {what}", utc_ns(at))
 }
 
 /// True from 23:59:00 to 00:01:00 UTC (the leap second itself included).

@@ -14,16 +14,13 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{info, warn};
 
-use super::{Composer, Settings, Snapshot, LOG_LINES};
+use super::{event_line, tls, Composer, Settings, Snapshot, LOG_LINES};
 use crate::config::SignServerSection;
 use crate::engine::{EngineEvent, LeapState, Stamp, TrustState};
 use crate::publish::timemonitor::ReportState;
@@ -86,108 +83,6 @@ fn host_mono_ns() -> i64 {
     ClockId::Monotonic.now().as_ns()
 }
 
-/// One event as a log line: UTC time, then what happened (the event log's wording).
-pub fn event_line(at: Timestamp, e: &EngineEvent) -> String {
-    use crate::publish::log::utc_ns;
-    let what = match e {
-        EngineEvent::StateChanged {
-            from,
-            to,
-            last_trusted,
-            ..
-        } => format!(
-            "sync state {} -> {}, last trusted {}",
-            from.as_str(),
-            to.as_str(),
-            last_trusted.map_or_else(|| "never".into(), utc_ns)
-        ),
-        EngineEvent::Stepped { delta_ns, reason } => {
-            format!("clock stepped by {delta_ns} ns ({reason:?})")
-        }
-        EngineEvent::FrequencyReset { freq_ppb } => {
-            format!("servo restarts from {freq_ppb:.3} ppb")
-        }
-        EngineEvent::PulseLost { last_pulse } => {
-            format!("pulses lost after {}: holdover", utc_ns(*last_pulse))
-        }
-        EngineEvent::PulseRegained { gap_ns } => {
-            format!("pulses back after {} ms", gap_ns / 1_000_000)
-        }
-        EngineEvent::PulseRejected { seq, reason } => format!("pulse {seq} rejected: {reason:?}"),
-        EngineEvent::PulseTrainShift(s) => format!("pulse train: {s:?}"),
-        EngineEvent::ForeignChange(c) => format!("clock changed by someone else: {c:?}"),
-        EngineEvent::ReferenceAgrees => "time-of-day reference agrees on the second".into(),
-        EngineEvent::ReferenceDisagrees { seconds } => {
-            format!("time-of-day reference disagrees by {seconds} s")
-        }
-        EngineEvent::LeapScheduled(l) => format!("leap second armed for midnight ({l:?})"),
-        EngineEvent::UntrustedBegan(b) => format!(
-            "untrusted interval begins ({:?}), last trusted {}",
-            b.reason,
-            utc_ns(b.start)
-        ),
-        EngineEvent::UntrustedEnded(i) => format!(
-            "untrusted interval over after {} ms ({:?})",
-            i.duration_ns / 1_000_000,
-            i.reason
-        ),
-        EngineEvent::LeapApplied(l) => format!("leap second applied ({l:?})"),
-    };
-    format!("{} {what}", utc_ns(at))
-}
-
-/// Reads the PEM files and makes the TLS client configuration (ring, rustls defaults).
-fn tls_config(cfg: &SignServerSection) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(path) => {
-            for cert in certs(path, "signserver.ca_file")? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("signserver.ca_file {}: {e}", path.display()))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
-            if roots.is_empty() {
-                return Err("signserver: the system trust store holds no usable CA \
-                            certificate; set signserver.ca_file"
-                    .into());
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("signserver: TLS: {e}"))?
-        .with_root_certificates(roots);
-    let config = match (&cfg.client_cert, &cfg.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = certs(cert, "signserver.client_cert")?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("signserver.client_key {}: {e}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("signserver.client_cert {}: {e}", cert.display()))?
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
-}
-
-fn certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    let list = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{key} {shown}: {e}"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{key} {shown}: {e}"))?;
-    if list.is_empty() {
-        return Err(format!("{key} {shown}: holds no certificate"));
-    }
-    Ok(list)
-}
-
 impl SignServerPublisher {
     /// Starts the worker for `cfg` (whose endpoint is set), reading its PEM files now.
     ///
@@ -201,7 +96,7 @@ impl SignServerPublisher {
             .redirects(0)
             .user_agent(concat!("ppsd/", env!("CARGO_PKG_VERSION")));
         if cfg.endpoint.starts_with("https://") {
-            agent = agent.tls_config(tls_config(cfg)?);
+            agent = agent.tls_config(tls::client_config(cfg)?);
         }
         let job = Job {
             agent: agent.build(),
