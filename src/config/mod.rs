@@ -257,12 +257,50 @@ pub struct HttpSection {
     pub listen: String,
 }
 
-/// `[signserver]`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `[signserver]`: the SignServer publisher (in place of SignServer's TimeMonitor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignServerSection {
-    /// URL SignServer's TimeMonitor state is pushed to; empty: none.
+    /// SignServer's process URL the status is POSTed to; empty: none.
     pub endpoint: String,
+    /// Name of the StatusPropertiesWorker (or TimeMonitorManager) that takes the update.
+    pub worker_name: String,
+    /// Status property of the sync state.
+    pub insync_property: String,
+    /// Status property of the leap state.
+    pub leap_property: String,
+    /// An update is sent at least this often, ms (and at every change).
+    pub interval_ms: i64,
+    /// Longest validity given to an in-sync status, ms.
+    pub status_expire_ms: i64,
+    /// Validity given to the leap status, ms.
+    pub leap_expire_ms: i64,
+    /// Bound on connecting and on one whole request, ms.
+    pub timeout_ms: i64,
+    /// PEM file of CA certificates for an https endpoint instead of the system store.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for SignServers that require client authentication.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl Default for SignServerSection {
+    fn default() -> SignServerSection {
+        SignServerSection {
+            endpoint: String::new(),
+            worker_name: "StatusPropertiesWorker".into(),
+            insync_property: "TIMESOURCE0_INSYNC".into(),
+            leap_property: "LEAPSECOND".into(),
+            interval_ms: 250,
+            status_expire_ms: 900,
+            leap_expire_ms: 60_000,
+            timeout_ms: 400,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+        }
+    }
 }
 
 /// Log formats.

@@ -46,7 +46,8 @@ pub fn check(cfg: &Config) -> Check {
         reference(i, r)?;
     }
     super::verify::check(cfg)?;
-    other(cfg)
+    other(cfg)?;
+    signserver(&cfg.signserver)
 }
 
 fn pps(cfg: &Config) -> Check {
@@ -240,4 +241,104 @@ fn other(cfg: &Config) -> Check {
         range_i("runtime.cpu_affinity", *cpu, 0, 1023, "")?;
     }
     Ok(())
+}
+
+fn signserver(s: &super::SignServerSection) -> Check {
+    if s.endpoint.is_empty() {
+        return Ok(());
+    }
+    let rest = s
+        .endpoint
+        .strip_prefix("https://")
+        .or_else(|| s.endpoint.strip_prefix("http://"));
+    let host = rest.map_or("", |r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    if host.is_empty()
+        || s.endpoint
+            .contains(|c: char| c.is_whitespace() || c.is_control())
+    {
+        return fail(
+            "signserver.endpoint",
+            format!(
+                "needs an http:// or https:// URL such as \
+                 http://localhost:8080/signserver/process, got {:?}",
+                s.endpoint
+            ),
+        );
+    }
+    if s.worker_name.is_empty()
+        || s.worker_name
+            .contains(|c: char| c.is_control() || c > '\u{ff}')
+    {
+        return fail(
+            "signserver.worker_name",
+            "must name the worker in ISO-8859-1 text without control characters",
+        );
+    }
+    for (key, p) in [
+        ("signserver.insync_property", &s.insync_property),
+        ("signserver.leap_property", &s.leap_property),
+    ] {
+        if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return fail(
+                key,
+                format!("must be a status property name (A-Z, 0-9, _), got {p:?}"),
+            );
+        }
+    }
+    if s.insync_property == s.leap_property {
+        return fail(
+            "signserver.leap_property",
+            "must differ from insync_property",
+        );
+    }
+    range_i("signserver.interval_ms", s.interval_ms, 50, 10_000, " ms")?;
+    range_i(
+        "signserver.status_expire_ms",
+        s.status_expire_ms,
+        100,
+        3_600_000,
+        " ms",
+    )?;
+    range_i(
+        "signserver.leap_expire_ms",
+        s.leap_expire_ms,
+        1_000,
+        86_400_000,
+        " ms",
+    )?;
+    range_i("signserver.timeout_ms", s.timeout_ms, 10, 60_000, " ms")?;
+    if s.interval_ms >= s.status_expire_ms {
+        return fail(
+            "signserver.interval_ms",
+            format!(
+                "must be below status_expire_ms ({} ms) so an update lands before the last \
+                 one expires, got {}",
+                s.status_expire_ms, s.interval_ms
+            ),
+        );
+    }
+    if s.timeout_ms >= s.status_expire_ms {
+        return fail(
+            "signserver.timeout_ms",
+            format!(
+                "must be below status_expire_ms ({} ms), got {}",
+                s.status_expire_ms, s.timeout_ms
+            ),
+        );
+    }
+    let https = s.endpoint.starts_with("https://");
+    for (key, f) in [
+        ("signserver.ca_file", &s.ca_file),
+        ("signserver.client_cert", &s.client_cert),
+        ("signserver.client_key", &s.client_key),
+    ] {
+        if f.is_some() && !https {
+            return fail(key, "only an https:// endpoint uses TLS files");
+        }
+    }
+    match (&s.client_cert, &s.client_key) {
+        (Some(_), None) => fail("signserver.client_cert", "needs client_key as well"),
+        (None, Some(_)) => fail("signserver.client_key", "needs client_cert as well"),
+        _ => Ok(()),
+    }
 }

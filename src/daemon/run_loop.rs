@@ -34,6 +34,7 @@ use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
 use crate::publish::metrics::{Metrics, MetricsConfig};
 use crate::publish::shm::{ident_lossy, Clocks, Identity, ShmPublisher};
+use crate::publish::signserver::worker::SignServerPublisher;
 use crate::publish::status::StatusInfo;
 use crate::sys::clock::ClockId;
 use crate::time::NANOS_PER_SEC;
@@ -78,6 +79,7 @@ pub struct Daemon<W: World> {
     actions: Vec<Action>,
     shm: Option<ShmPublisher>,
     ledger: Option<LedgerWriter>,
+    signserver: Option<SignServerPublisher>,
     metrics: Metrics,
     http: Option<HttpServer>,
     /// Names `/status` shows: the pulse source and the reference.
@@ -141,9 +143,10 @@ impl<W: World> Daemon<W> {
         if !simulated && cfg.reference.is_empty() {
             warn!("no [[reference]] configured: the seconds cannot be verified, the state stays UNKNOWN");
         }
-        if !cfg.signserver.endpoint.is_empty() {
-            warn!("signserver.endpoint is accepted but not served yet");
-        }
+        let signserver = match cfg.signserver.endpoint.as_str() {
+            "" => None,
+            _ => Some(SignServerPublisher::start(&cfg.signserver)?),
+        };
         let http = match cfg.http.listen.as_str() {
             "" => None,
             listen => {
@@ -181,6 +184,7 @@ impl<W: World> Daemon<W> {
             actions: Vec::with_capacity(32),
             shm: Some(shm),
             ledger: Some(ledger),
+            signserver,
             metrics,
             http,
             source_names,
@@ -381,7 +385,12 @@ impl<W: World> Daemon<W> {
                     }
                 }
                 Action::Publish(ts) => self.publish(ts, at, host),
-                Action::Event(e) => self.event(e),
+                Action::Event(e) => {
+                    self.event(e);
+                    if let Some(ss) = self.signserver.as_ref() {
+                        ss.event(at.real, e);
+                    }
+                }
             }
         }
         self.actions = actions;
@@ -410,8 +419,18 @@ impl<W: World> Daemon<W> {
             shm.publish(ts, &info, &clocks);
             self.metrics.on_report(true, host_now() - before);
         }
+        // The leap state the record shows (UNKNOWN with an unusable list), not the engine's.
+        let leap = crate::publish::shm::published_leap(ts, &info, at.real);
         self.metrics
-            .set_leap(ts.leap, info.known.then_some(info.tai_offset_s));
+            .set_leap(leap, info.known.then_some(info.tai_offset_s));
+        if let Some(ss) = self.signserver.as_ref() {
+            if let Some(r) = ss.report(host) {
+                self.metrics.set_signserver(r);
+            }
+            let line =
+                crate::publish::timemonitor::StateLine::new(&self.metrics, at, self.config_version);
+            ss.publish(ts, leap, at, host, &line);
+        }
         let first = self.published.is_none();
         let changed = self.published.map_or(true, |p| p.state != ts.state);
         self.published = Some(*ts);
@@ -587,6 +606,8 @@ impl<W: World> Daemon<W> {
         self.shm = None;
         // The ledger thread writes what it holds, then ends.
         self.ledger = None;
+        // The SignServer thread ends after its request in flight (the status then expires).
+        self.signserver = None;
         if let Some(http) = self.http.as_mut() {
             http.shutdown(self.poll.registry());
         }

@@ -3,7 +3,8 @@
 //! intervals to a file that survives crashes and power loss as far as the filesystem allows;
 //! [`metrics`] keeps the counters, gauges and histograms behind `/metrics`; [`http`] serves
 //! `/metrics`, `/status` and `/state` on the daemon's event loop; [`status`] and
-//! [`timemonitor`] format the `/status` JSON and the `/state` line.
+//! [`timemonitor`] format the `/status` JSON and the `/state` line; [`signserver`] reports the
+//! state to SignServer from its own thread, as SignServer's TimeMonitor does.
 //!
 //! Publishers only report what the engine decided; they never decide trust themselves, never
 //! touch a clock, never block the clock thread for long (the shm write is a few stores), and a
@@ -14,5 +15,6 @@ pub mod ledger;
 pub mod log;
 pub mod metrics;
 pub mod shm;
+pub mod signserver;
 pub mod status;
 pub mod timemonitor;

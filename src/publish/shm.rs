@@ -122,6 +122,16 @@ fn leap_of(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> (ppsd_shm::
     }
 }
 
+/// The leap state the record shows for `ts` and `leap` at CLOCK_REALTIME `realtime`.
+pub fn published_leap(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> EngineLeap {
+    match leap_of(ts, leap, realtime).0 {
+        ppsd_shm::LeapState::None => EngineLeap::None,
+        ppsd_shm::LeapState::Positive => EngineLeap::Positive,
+        ppsd_shm::LeapState::Negative => EngineLeap::Negative,
+        _ => EngineLeap::Unknown,
+    }
+}
+
 /// The record for `ts` as of `clocks`: pure, so it is tested without a file.
 pub fn to_state(ts: &TrustState, leap: &LeapInfo, clocks: &Clocks, id: &Identity) -> State {
     let host = clocks.host_mono_ns;

@@ -109,6 +109,12 @@ pub fn status(m: &Metrics, now: Stamp, info: &StatusInfo) -> Value {
         "pulse_source": info.pulse_source,
         "reference": info.reference,
         "config_version": format!("{:08x}", info.config_version),
+        "signserver": m.signserver().map(|r| json!({
+            "report": r.state.as_str(),
+            "report_ns": r.took_ns,
+            "attempts": r.attempts,
+            "failures": r.failures,
+        })),
         "counters": counters(m),
         "samples": {
             "offsets_since_start": m.offsets().total().count(),

@@ -10,7 +10,8 @@
 //! - `REPORT`: `FAILED_TO_REPORT` when no state was published, the loop's last publication
 //!   failed, or the state has expired (nobody renewed it in time);
 //!   `REPORTED_BUT_EXPIRE_TIME_SHORT` when the state is older than half its lifetime (renewal
-//!   running late); `REPORTED` otherwise.
+//!   running late); `REPORTED` otherwise. With a SignServer publisher configured, its own
+//!   result instead (see `publish::signserver`), as TimeMonitor's column reports its POSTs.
 //! - `LEAP`: the published leap state.
 //! - `configVer`: eight hex digits identifying the configuration in force.
 //! - `absOffsetMs`: |offset| measured at the last accepted pulse, rounded up to whole ms (never
@@ -109,6 +110,11 @@ impl StateLine {
                     ReportState::Reported
                 }
             }
+        };
+        // With a SignServer publisher, REPORT is its result, as TimeMonitor's is.
+        let (report, report_ns) = match m.signserver() {
+            Some(r) => (r.state, r.took_ns),
+            None => (report, report_ns),
         };
         StateLine {
             update_ms: unix_ms(updated_real),

@@ -266,6 +266,13 @@ fn counters(s: &mut Snapshot, m: &Metrics) {
         "Publications of the state that failed.",
         Value::Counter(c.publish_failures),
     );
+    if let Some(r) = m.signserver() {
+        s.one(
+            "ppsd_signserver_report_failures",
+            "Updates to SignServer that failed (no answer, or one other than 200).",
+            Value::Counter(r.failures),
+        );
+    }
 }
 
 fn histograms(s: &mut Snapshot, m: &Metrics) {

@@ -128,6 +128,7 @@ pub struct Metrics {
     first_mono_ns: Option<i64>,
     report_ok: bool,
     report_ns: i64,
+    signserver: Option<crate::publish::signserver::worker::Report>,
 }
 
 impl Metrics {
@@ -149,6 +150,7 @@ impl Metrics {
             first_mono_ns: None,
             report_ok: true,
             report_ns: 0,
+            signserver: None,
         }
     }
 
@@ -322,6 +324,16 @@ impl Metrics {
     /// Whether the loop's last publication succeeded, and how long it took, ns.
     pub fn last_report(&self) -> (bool, i64) {
         (self.report_ok, self.report_ns)
+    }
+
+    /// The SignServer publisher's last result (the loop copies it in when it can).
+    pub fn set_signserver(&mut self, report: crate::publish::signserver::worker::Report) {
+        self.signserver = Some(report);
+    }
+
+    /// The SignServer publisher's last result; None when none is configured.
+    pub fn signserver(&self) -> Option<crate::publish::signserver::worker::Report> {
+        self.signserver
     }
 
     /// Bytes held by the histograms' count arrays (fixed once built).
