@@ -136,7 +136,7 @@ fn unreadable_file_is_one_line() {
 fn reload_tells_which_keys_need_a_restart() {
     let a = Config::default();
     let mut b = a.clone();
-    b.leap.window_ms = 5;
+    b.leap.window_after_ms = 5;
     b.log.level = LogLevel::Debug;
     assert!(a.restart_only_changes(&b).is_empty());
     b.trust.declared_accuracy_ns = 5;

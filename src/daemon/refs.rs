@@ -68,6 +68,7 @@ pub fn to_engine(s: &reference::TodSample) -> TodSample {
             LeapIndicator::Delete => Leap::Delete,
             _ => Leap::None,
         },
+        authenticated: s.authenticated,
     }
 }
 
@@ -356,7 +357,8 @@ mod tests {
             to_engine(&s),
             TodSample {
                 offset_ns: -2_000_000_123,
-                leap: Leap::Insert
+                leap: Leap::Insert,
+                authenticated: false,
             }
         );
         s.leap = LeapIndicator::Unknown;

@@ -28,7 +28,9 @@ use super::world::{SourceNote, World};
 use super::Options;
 use crate::config::{self, Config};
 use crate::engine::servo;
-use crate::engine::{Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState};
+use crate::engine::{
+    Action, Engine, EngineEvent, Input, LeapNotice, Stamp, SyncState, TrustState,
+};
 use crate::io::{ClockStatus, ClockWrite};
 use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
@@ -81,6 +83,8 @@ pub struct Daemon<W: World> {
     /// Identifier of the configuration in force (`/state`).
     config_version: u32,
     leap: LeapFile,
+    /// The leap notice last handed to the engine (`None`: send at the next chance).
+    leap_notice: Option<LeapNotice>,
     notify: Notifier,
     edge: EdgeTimer,
     refs: Option<References>,
@@ -178,6 +182,7 @@ impl<W: World> Daemon<W> {
             source_names,
             config_version,
             leap,
+            leap_notice: None,
             notify,
             refs,
             ref_out: Vec::with_capacity(8),
@@ -272,6 +277,7 @@ impl<W: World> Daemon<W> {
         }
         self.service_refs();
         if now >= self.next_renew {
+            self.send_leap_notice();
             self.wake(&Input::Tick);
             self.next_renew = host_now() + self.cfg.runtime.renew_ms * 1_000_000;
         }
@@ -281,6 +287,18 @@ impl<W: World> Daemon<W> {
         }
         self.notice_clock_changes();
         self.housekeeping(host_now());
+    }
+
+    /// Hands the engine what the leap-seconds list says, when that changed.
+    fn send_leap_notice(&mut self) {
+        let now = self.world.stamp().0.real;
+        let n = self
+            .leap
+            .notice(now, |e| warn!(event = "leap_file_expired", "{e}"));
+        if self.leap_notice != Some(n) {
+            self.leap_notice = Some(n);
+            self.wake(&Input::LeapNotice(n));
+        }
     }
 
     fn notice_clock_changes(&mut self) {
@@ -511,6 +529,7 @@ impl<W: World> Daemon<W> {
             }
         }
         self.leap = LeapFile::load(&self.cfg.leap.file);
+        self.leap_notice = None;
         match self.leap.problem() {
             Some(p) => warn!("leap file: {p}; the published leap state is UNKNOWN"),
             None => info!(file = %self.cfg.leap.file.display(), "leap file loaded"),
@@ -597,7 +616,8 @@ fn identity(cfg: &Config, scenario: Option<&str>) -> Identity {
     };
     Identity {
         declared_accuracy_ns: cfg.trust.declared_accuracy_ns as u64,
-        leap_window_ns: cfg.leap.window_ms * 1_000_000,
+        leap_window_before_ns: cfg.leap.window_before_ms * 1_000_000,
+        leap_window_after_ns: cfg.leap.window_after_ms * 1_000_000,
         pulse_source_id: ident_lossy(&pulse),
         reference_id: ident_lossy(&reference),
     }

@@ -29,6 +29,8 @@ pub mod trust;
 
 pub use changes::JUMP_DETECT_NS;
 use changes::{leap_delta_ns, LEAP_TOLERANCE_NS};
+pub use leap::arm::{LeapNotice, LeapSource, LeapView};
+use leap::arm::LeapKeeper;
 pub use event::{EngineEvent, ForeignChange, StepReason};
 use filter::{PulseFilter, RejectReason, Verdict};
 use kernel::{KernelBook, UNSYNC_MAXERROR_US};
@@ -82,8 +84,12 @@ pub enum Leap {
 pub struct TodSample {
     /// Clock minus reference at the input's stamp, ns (whole seconds included).
     pub offset_ns: i64,
-    /// Leap second the reference announces for the end of the current UTC day.
+    /// Leap second the reference announces (NTP LI, gpsd): for the end of the current *month*,
+    /// which is tonight only on a month's last day.
     pub leap: Leap,
+    /// The reading came over an authenticated channel (NTS): its leap indication may stand in
+    /// for a missing or expired leap-seconds list.
+    pub authenticated: bool,
 }
 
 /// What the driver hands the engine.
@@ -99,6 +105,9 @@ pub enum Input {
     ClockChanged,
     /// An adjtimex read (modes 0), to compare with what the engine set.
     Kernel(ClockSnapshot),
+    /// What the leap-seconds list says now (the driver sends it at start, on reload and
+    /// whenever it changes).
+    LeapNotice(LeapNotice),
 }
 
 /// What the engine asks the driver to do, in order.
@@ -136,6 +145,8 @@ pub struct EngineConfig {
     pub servo: ServoPolicy,
     /// Trust parameters.
     pub trust: TrustConfig,
+    /// The leap state is published from this long before a leap, s.
+    pub leap_lead_s: i64,
 }
 
 impl Default for EngineConfig {
@@ -149,6 +160,7 @@ impl Default for EngineConfig {
             allow_step_after_trust: false,
             servo: ServoPolicy::default(),
             trust: TrustConfig::default(),
+            leap_lead_s: 86_400,
         }
     }
 }
@@ -174,7 +186,7 @@ pub struct Engine {
     in_holdover: bool,
     own_step_until: Option<i64>,
     pending_tod: Option<TodSample>,
-    leap_armed: Option<(Leap, i64)>,
+    leap: LeapKeeper,
     published: TrustState,
     steps: StepMeter,
 }
@@ -192,7 +204,7 @@ impl Engine {
             in_holdover: false,
             own_step_until: None,
             pending_tod: None,
-            leap_armed: None,
+            leap: LeapKeeper::new(cfg.leap_lead_s),
             published: TrustState::default(),
             steps: StepMeter::default(),
             cfg,
@@ -235,10 +247,12 @@ impl Engine {
             Input::Tick => self.on_tick(at, out),
             Input::ClockChanged => self.on_clock_changed(at, out),
             Input::Kernel(snap) => {
+                self.leap_kernel(snap, out);
                 if self.on_kernel(snap, out) {
                     self.publish(at, out);
                 }
             }
+            Input::LeapNotice(n) => self.leap_notice(at, *n, out),
         }
     }
 
@@ -329,7 +343,7 @@ impl Engine {
     }
 
     fn on_tod(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
-        self.arm_leap(at, tod.leap, out);
+        self.leap_reference(at, tod, out);
         if self.last.is_some() {
             self.check_seconds(at, tod, out);
         } else {
@@ -414,39 +428,54 @@ impl Engine {
         self.servo.state().is_locked()
     }
 
-    fn arm_leap(&mut self, at: Stamp, leap: Leap, out: &mut Vec<Action>) {
-        let armed = self.leap_armed.map(|(l, _)| l);
-        if leap == Leap::None || armed == Some(leap) {
-            if leap == Leap::None && armed.is_some() {
-                self.leap_armed = None;
-                let state = self.publish(at, out);
-                self.write_clock(None, &state, out);
-            }
-            return;
-        }
-        let midnight = (at.real.sec().div_euclid(86_400) + 1) * 86_400;
-        self.leap_armed = Some((leap, midnight));
-        out.push(Action::Event(EngineEvent::LeapScheduled(leap)));
-        let state = self.publish(at, out);
-        self.write_clock(None, &state, out);
-    }
-
-    /// Disarms a leap whose midnight has passed (as the clock reads) and tells the log.
+    /// Re-decides the leap (arming, disarming, giving up) at `at`; see `leap/arm.rs`.
     fn track_leap(&mut self, at: Stamp, out: &mut Vec<Action>) {
-        if let Some((leap, midnight)) = self.leap_armed {
+        let pending = self.leap.armed();
+        let mut buf = Vec::new();
+        if let Some((leap, midnight)) = pending {
             if at.real.sec() > midnight + 2 {
-                self.leap_armed = None;
-                out.push(Action::Event(EngineEvent::LeapApplied(leap)));
                 // Its notice never came; if the stamps show the leap, it was the kernel's.
                 let delta_ns = leap_delta_ns(leap);
                 if let Some(jump) = self.steps.peek() {
                     if (jump - delta_ns).abs() <= LEAP_TOLERANCE_NS {
                         self.steps.explain(delta_ns);
                         self.trust.clock_stepped(delta_ns);
+                        self.leap.stepped();
+                        out.push(Action::Event(EngineEvent::LeapApplied(leap)));
                     }
                 }
             }
         }
+        let up = self.leap.update(at.real, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
+        if up.not_applied {
+            // The clock is a second off UTC: not in sync until re-verified.
+            self.trust.foreign_change();
+        }
+        if up.status_changed {
+            let state = self.publish(at, out);
+            self.write_clock(None, &state, out);
+        }
+    }
+
+    fn leap_notice(&mut self, at: Stamp, n: LeapNotice, out: &mut Vec<Action>) {
+        self.leap.notice(n);
+        self.track_leap(at, out);
+        self.publish(at, out);
+    }
+
+    fn leap_reference(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
+        let mut buf = Vec::new();
+        self.leap
+            .reference(at.real, tod.leap, tod.authenticated, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
+        self.track_leap(at, out);
+    }
+
+    fn leap_kernel(&mut self, snap: &ClockSnapshot, out: &mut Vec<Action>) {
+        let mut buf = Vec::new();
+        self.leap.kernel(snap, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
     }
 
     fn view_with(&self, freq_ppb: f64) -> ServoView {
@@ -465,13 +494,9 @@ impl Engine {
     }
 
     fn publish_view(&mut self, at: Stamp, view: &ServoView, out: &mut Vec<Action>) -> TrustState {
-        let leap = match self.leap_armed {
-            None => LeapState::None,
-            Some((Leap::Insert, _)) => LeapState::Positive,
-            Some((Leap::Delete, _)) => LeapState::Negative,
-            Some((Leap::None, _)) => LeapState::Unknown,
-        };
-        let state = self.trust.evaluate(at, view, leap, out);
+        let (leap, leap_view) = self.leap.published(at.real);
+        let mut state = self.trust.evaluate(at, view, leap, out);
+        state.leap_view = leap_view;
         self.published = state;
         out.push(Action::Publish(state));
         state
@@ -482,12 +507,7 @@ impl Engine {
         if !matches!(state, SyncState::InSync | SyncState::SoonOutOfSync) {
             status |= ClockStatus::UNSYNC;
         }
-        match self.leap_armed {
-            Some((Leap::Insert, _)) => status |= ClockStatus::INS,
-            Some((Leap::Delete, _)) => status |= ClockStatus::DEL,
-            _ => {}
-        }
-        status
+        status | self.leap.status_bits()
     }
 
     /// One adjtimex write: frequency (when `Some`), status, maxerror and esterror.

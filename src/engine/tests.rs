@@ -149,6 +149,7 @@ fn whole_seconds_are_stepped_before_trust_and_refused_after() {
     let tod = TodSample {
         offset_ns: 3 * S + 20,
         leap: Leap::None,
+        authenticated: false,
     };
     e.handle(at(20_000_000), &Input::Tod(tod), &mut out);
     assert!(out.contains(&Action::Step { delta_ns: -3 * S }));

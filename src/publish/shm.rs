@@ -7,9 +7,12 @@
 //! validity is carried over as a duration, never stretched. The leap window is given on
 //! CLOCK_REALTIME of the disciplined clock and converted to host monotonic at publish time.
 //!
-//! Leap state, fail closed: UNKNOWN when the configured list is missing, damaged or expired,
-//! or when the engine says so; POSITIVE/NEGATIVE when the engine (a reference) or the list
-//! announces a leap at the end of the current UTC day; NONE otherwise. `frequency_offset_ppt`
+//! Leap state: the engine's (`engine/leap/arm.rs` decides it from the list, the references and
+//! the configured lead time; UNKNOWN when nothing usable backs it). The leap window runs from
+//! `window_before` before the leap's UTC midnight to `window_after` after it, on
+//! CLOCK_REALTIME; on the monotonic clock it is placed with the leap second counted in (an
+//! insertion ahead makes instants after midnight one second later, a deletion one second
+//! earlier). `frequency_offset_ppt`
 //! is the oscillator's own rate error as estimated (the negative of the correction set).
 //! This module never decides the sync state and never publishes INSYNC the engine did not.
 
@@ -18,7 +21,7 @@ use std::path::Path;
 use ppsd_shm::{CreateError, Ident, LeapWindow, State, Writer};
 
 use crate::engine::leap::LeapSign;
-use crate::engine::{LeapState as EngineLeap, SyncState as EngineSync, TrustState};
+use crate::engine::{Leap, LeapState as EngineLeap, SyncState as EngineSync, TrustState};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
 /// What the leap-seconds list says at the current instant.
@@ -49,8 +52,10 @@ pub struct Clocks {
 pub struct Identity {
     /// The declared accuracy, ns.
     pub declared_accuracy_ns: u64,
-    /// Pause this long before and after a leap second, ns.
-    pub leap_window_ns: i64,
+    /// Signers pause from this long before the leap's UTC midnight, ns.
+    pub leap_window_before_ns: i64,
+    /// ... to this long after it, ns.
+    pub leap_window_after_ns: i64,
     /// The pulse source.
     pub pulse_source_id: Ident,
     /// The time-of-day reference.
@@ -104,22 +109,62 @@ fn sync_code(s: EngineSync) -> ppsd_shm::SyncState {
 }
 
 /// The leap state and the instant (UTC midnight, Unix s; 0 for none) of the leap it names.
-fn leap_of(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> (ppsd_shm::LeapState, i64) {
+fn leap_of(ts: &TrustState) -> (ppsd_shm::LeapState, i64) {
     use ppsd_shm::LeapState as L;
-    let midnight = (realtime.sec().div_euclid(86_400) + 1) * 86_400;
-    if !leap.known {
-        return (L::Unknown, 0);
-    }
+    let at = ts.leap_view.at_utc_s;
     match ts.leap {
         EngineLeap::Unknown => (L::Unknown, 0),
-        EngineLeap::Positive => (L::Positive, midnight),
-        EngineLeap::Negative => (L::Negative, midnight),
-        EngineLeap::None => match leap.next_leap {
-            Some((at, LeapSign::Positive)) if at == midnight => (L::Positive, at),
-            Some((at, LeapSign::Negative)) if at == midnight => (L::Negative, at),
-            _ => (L::None, 0),
-        },
+        EngineLeap::Positive if at != 0 => (L::Positive, at),
+        EngineLeap::Negative if at != 0 => (L::Negative, at),
+        // A leap state without its instant says less than it should: fail closed.
+        EngineLeap::Positive | EngineLeap::Negative => (L::Unknown, 0),
+        EngineLeap::None => (L::None, 0),
     }
+}
+
+/// The leap window on both clocks, as of `clocks`, for the leap `ts` names (pending or just
+/// applied); `None` when no leap is near.
+pub fn leap_window(ts: &TrustState, clocks: &Clocks, id: &Identity) -> Option<LeapWindow> {
+    let v = &ts.leap_view;
+    let shift = match v.leap {
+        Leap::Insert => NANOS_PER_SEC,
+        Leap::Delete => -NANOS_PER_SEC,
+        Leap::None => return None,
+    };
+    if v.at_utc_s == 0 {
+        return None;
+    }
+    let at_ns = v.at_utc_s.saturating_mul(NANOS_PER_SEC);
+    // Elapsed time, counted from the realtime origin, at which the clock reads `x`: after a
+    // leap, one second more (insert) or less (delete); a deleted second maps to the step.
+    let elapsed = |x: i64| {
+        if x >= at_ns {
+            x.saturating_add(shift)
+        } else if shift < 0 && x >= at_ns - NANOS_PER_SEC {
+            at_ns - NANOS_PER_SEC
+        } else {
+            x
+        }
+    };
+    let now = clocks.realtime.as_ns();
+    let now_elapsed = if v.pending {
+        now
+    } else {
+        now.saturating_add(shift)
+    };
+    let start_real = at_ns.saturating_sub(id.leap_window_before_ns);
+    let end_real = at_ns.saturating_add(id.leap_window_after_ns);
+    let to_mono = |x: i64| {
+        clocks
+            .host_mono_ns
+            .saturating_add(elapsed(x).saturating_sub(now_elapsed))
+    };
+    Some(LeapWindow {
+        start_realtime_ns: start_real,
+        end_realtime_ns: end_real,
+        start_mono_ns: to_mono(start_real),
+        end_mono_ns: to_mono(end_real),
+    })
 }
 
 /// The record for `ts` as of `clocks`: pure, so it is tested without a file.
@@ -135,20 +180,8 @@ pub fn to_state(ts: &TrustState, leap: &LeapInfo, clocks: &Clocks, id: &Identity
         .saturating_sub(ts.updated_mono_ns)
         .max(0);
     let updated = host.saturating_sub(age);
-    let (leap_state, next_leap_utc_s) = leap_of(ts, leap, clocks.realtime);
-    let leap_window = (next_leap_utc_s != 0).then(|| {
-        let at_ns = next_leap_utc_s.saturating_mul(NANOS_PER_SEC);
-        let start_real = at_ns - NANOS_PER_SEC - id.leap_window_ns;
-        let end_real = at_ns + id.leap_window_ns;
-        let to_mono =
-            |real_ns: i64| host.saturating_add(real_ns.saturating_sub(clocks.realtime.as_ns()));
-        LeapWindow {
-            start_realtime_ns: start_real,
-            end_realtime_ns: end_real,
-            start_mono_ns: to_mono(start_real),
-            end_mono_ns: to_mono(end_real),
-        }
-    });
+    let (leap_state, next_leap_utc_s) = leap_of(ts);
+    let leap_window = leap_window(ts, clocks, id);
     State {
         sync: sync_code(ts.state),
         leap: leap_state,

@@ -92,6 +92,7 @@ pub fn status(m: &Metrics, now: Stamp, info: &StatusInfo) -> Value {
         "published_state": ts.map(|t| t.state.as_str()),
         "expired": m.expired(now.mono_ns),
         "leap": leap_str(m),
+        "leap_source": ts.map(|t| t.leap_view.source.as_str()),
         "tai_offset_s": m.tai_offset_s(),
         "error_bound_ns": bound,
         "declared_accuracy_ns": m.config().declared_accuracy_ns,

@@ -43,6 +43,7 @@ pub fn reading(
     TodSample {
         offset_ns: (noisy.round() as i64).saturating_sub(wrong_by_s.saturating_mul(1_000_000_000)),
         leap,
+        authenticated: false,
     }
 }
 

@@ -238,6 +238,12 @@ impl Metrics {
             EngineEvent::ReferenceDisagrees { .. } => bump(&mut c.reference_checks[1]),
             EngineEvent::UntrustedBegan(_) | EngineEvent::UntrustedEnded(_) => {}
             EngineEvent::LeapScheduled(_) => bump(&mut c.leap_events[0]),
+            EngineEvent::LeapArmed { .. }
+            | EngineEvent::LeapDisarmed { .. }
+            | EngineEvent::LeapVerified { .. }
+            | EngineEvent::LeapNotApplied { .. }
+            | EngineEvent::LeapDisagreement { .. }
+            | EngineEvent::LeapSource(_) => {}
             EngineEvent::LeapApplied(_) => {
                 bump(&mut c.leap_events[1]);
                 self.interval_from = None;

@@ -1,0 +1,50 @@
+//! Prints the leap trace of a scenario: per true second from 5 s before each simulated leap
+//! second to 12 s after it, the true offset, published state and bound, the leap state and
+//! leap window as the shm record holds them, and the kernel clock state.
+//!
+//! `cargo run --release --example leap_trace -- scenarios/leap.toml [SEED]`
+
+use ppsd::engine::servo;
+use ppsd::sim::leaptrace::LeapTrace;
+use ppsd::sim::{run, scenario};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        eprintln!("usage: leap_trace SCENARIO.toml [SEED]");
+        std::process::exit(2);
+    };
+    let mut sc = match scenario::load(std::path::Path::new(&path)) {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("leap_trace: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(seed) = args.next() {
+        match seed.parse() {
+            Ok(s) => sc.seed = s,
+            Err(_) => {
+                eprintln!("leap_trace: SEED must be an unsigned integer, got {seed:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let Some(kalman) = servo::by_name("kalman") else {
+        eprintln!("leap_trace: no kalman servo");
+        std::process::exit(2);
+    };
+    match run::run_with_leap_trace(&sc, kalman, LeapTrace::default()) {
+        Ok((report, trace)) => {
+            println!(
+                "{} seed {}: false_insync_s {}, bound_violation_s {}\n",
+                path, sc.seed, report.false_insync_s, report.bound_violation_s
+            );
+            print!("{}", trace.to_markdown());
+        }
+        Err(e) => {
+            eprintln!("leap_trace: {e}");
+            std::process::exit(1);
+        }
+    }
+}
