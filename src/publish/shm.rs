@@ -219,7 +219,8 @@ mod tests {
     fn id() -> Identity {
         Identity {
             declared_accuracy_ns: 1_000_000,
-            leap_window_ns: S,
+            leap_window_before_ns: 2 * S,
+            leap_window_after_ns: S,
             pulse_source_id: ident_lossy("pps:/dev/pps0"),
             reference_id: ident_lossy("nts:time.example"),
         }
@@ -268,59 +269,118 @@ mod tests {
     }
 
     #[test]
-    fn unusable_list_makes_the_leap_state_unknown_whatever_the_engine_says() {
-        let clocks = Clocks::default();
-        let s = to_state(&insync(0), &LeapInfo::default(), &clocks, &id());
+    fn engine_unknown_leap_state_is_published_and_sync_state_untouched() {
+        let mut ts = insync(0);
+        ts.leap = EngineLeap::Unknown;
+        let s = to_state(&ts, &LeapInfo::default(), &Clocks::default(), &id());
         assert_eq!(s.leap, ppsd_shm::LeapState::Unknown);
         assert_eq!(s.sync, ppsd_shm::SyncState::InSync, "sync state untouched");
+        // A leap state without its instant is not trusted either.
+        ts.leap = EngineLeap::Positive;
+        let s = to_state(&ts, &known(), &Clocks::default(), &id());
+        assert_eq!((s.leap, s.leap_window), (ppsd_shm::LeapState::Unknown, None));
     }
 
-    #[test]
-    fn a_leap_tonight_from_the_list_opens_a_window_around_it() {
-        let midnight = 1_782_864_000; // 2026-07-01T00:00:00Z
-        let now = Timestamp::new(midnight - 100, 0);
-        let clocks = Clocks {
+    fn leap_ahead(ts: &mut TrustState, leap: Leap, pending: bool) {
+        ts.leap = match leap {
+            Leap::Delete => EngineLeap::Negative,
+            _ => EngineLeap::Positive,
+        };
+        ts.leap_view = crate::engine::LeapView {
+            at_utc_s: MIDNIGHT,
+            leap,
+            pending,
+            source: crate::engine::LeapSource::File,
+        };
+    }
+
+    /// 2026-07-01T00:00:00Z.
+    const MIDNIGHT: i64 = 1_782_864_000;
+
+    fn clocks_at(real_s: i64, real_ns: i64) -> Clocks {
+        Clocks {
             host_mono_ns: 50 * S,
             engine_mono_ns: 50 * S,
-            realtime: now,
-        };
-        let leap = LeapInfo {
-            next_leap: Some((midnight, LeapSign::Positive)),
-            ..known()
-        };
-        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
-        assert_eq!(s.leap, ppsd_shm::LeapState::Positive);
-        assert_eq!(s.next_leap_utc_s, midnight);
-        let w = s.leap_window.unwrap();
-        // From 1 s before the leap second (23:59:58) to 1 s after midnight.
-        assert_eq!(w.start_realtime_ns, (midnight - 2) * S);
-        assert_eq!(w.end_realtime_ns, (midnight + 1) * S);
-        assert_eq!(w.start_mono_ns, 50 * S + 98 * S);
-        assert_eq!(w.end_mono_ns, 50 * S + 101 * S);
-        // The same list a day earlier: no leap tonight.
-        let clocks = Clocks {
-            realtime: Timestamp::new(midnight - 86_400 - 100, 0),
-            ..clocks
-        };
-        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
-        assert_eq!((s.leap, s.leap_window), (ppsd_shm::LeapState::None, None));
+            realtime: Timestamp::new(real_s, real_ns),
+        }
     }
 
     #[test]
-    fn engine_announced_leap_and_states_map_through() {
-        let mut ts = insync(0);
-        ts.leap = EngineLeap::Negative;
-        ts.state = EngineSync::OutOfSync;
-        ts.bound_ns = i64::MAX;
-        let clocks = Clocks {
-            realtime: Timestamp::new(86_400 * 3 + 5, 0),
-            ..Clocks::default()
-        };
-        let s = to_state(&ts, &known(), &clocks, &id());
+    fn window_counts_the_leap_second_on_the_monotonic_clock() {
+        // Insertion ahead, 100 s before midnight: 23:59:58 is 98 s away, 00:00:01 is 102 s
+        // away (the inserted second lies between).
+        let mut ts = insync(50 * S);
+        leap_ahead(&mut ts, Leap::Insert, true);
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 100, 0), &id());
+        assert_eq!(s.leap, ppsd_shm::LeapState::Positive);
+        assert_eq!(s.next_leap_utc_s, MIDNIGHT);
+        let w = s.leap_window.unwrap();
+        assert_eq!(w.start_realtime_ns, (MIDNIGHT - 2) * S);
+        assert_eq!(w.end_realtime_ns, (MIDNIGHT + 1) * S);
+        assert_eq!((w.start_mono_ns, w.end_mono_ns), (148 * S, 152 * S));
+        // The repeated 23:59:59.5, leap applied: the window began 2.5 s ago, ends in 1.5 s.
+        leap_ahead(&mut ts, Leap::Insert, false);
+        let w = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 1, S / 2), &id())
+            .leap_window
+            .unwrap();
+        assert_eq!(
+            (w.start_mono_ns, w.end_mono_ns),
+            (50 * S - 5 * S / 2, 50 * S + 3 * S / 2)
+        );
+        // Deletion ahead, 100 s before: 00:00:01 is only 100 s away (23:59:59 skipped).
+        leap_ahead(&mut ts, Leap::Delete, true);
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 100, 0), &id());
         assert_eq!(s.leap, ppsd_shm::LeapState::Negative);
-        assert_eq!(s.next_leap_utc_s, 86_400 * 4);
-        assert_eq!(s.sync, ppsd_shm::SyncState::OutOfSync);
-        assert_eq!(s.error_bound_ns, i64::MAX as u64);
+        let w = s.leap_window.unwrap();
+        assert_eq!((w.start_mono_ns, w.end_mono_ns), (148 * S, 150 * S));
+        // After it, at 00:00:00.5: began 1.5 s ago, ends in 0.5 s.
+        ts.leap = EngineLeap::None;
+        leap_ahead(&mut ts, Leap::Delete, false);
+        ts.leap = EngineLeap::None;
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT, S / 2), &id());
+        assert_eq!((s.leap, s.next_leap_utc_s), (ppsd_shm::LeapState::None, 0));
+        let w = s.leap_window.unwrap();
+        assert_eq!(
+            (w.start_mono_ns, w.end_mono_ns),
+            (50 * S - 3 * S / 2, 50 * S + S / 2)
+        );
+        // No leap near: no window.
+        ts.leap_view = crate::engine::LeapView::default();
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT, 0), &id());
+        assert_eq!(s.leap_window, None);
+    }
+
+    #[test]
+    fn reader_refuses_inside_the_window_and_signs_outside_it() {
+        let dir = std::env::temp_dir().join(format!("ppsd-shm-leap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let mut p = ShmPublisher::create(&path, id()).unwrap();
+        let mut r = ppsd_shm::Reader::open(&path).unwrap();
+        let mut ts = insync(0);
+        leap_ahead(&mut ts, Leap::Insert, true);
+        let mut publish = |p: &mut ShmPublisher, real_s: i64| {
+            let now = ppsd_shm::monotonic_ns();
+            ts.updated_mono_ns = now;
+            ts.valid_until_mono_ns = now + 10 * S;
+            let clocks = Clocks {
+                host_mono_ns: now,
+                engine_mono_ns: now,
+                realtime: Timestamp::new(real_s, 0),
+            };
+            p.publish(&ts, &known(), &clocks);
+        };
+        // 23:59:59: inside [23:59:58, 00:00:01).
+        publish(&mut p, MIDNIGHT - 1);
+        let v = r.check();
+        assert_eq!(v.reason, Some(ppsd_shm::Reason::InLeapWindow), "{v:?}");
+        assert_eq!(v.leap, ppsd_shm::LeapState::Positive);
+        // An hour before: outside, may sign (the leap state is known).
+        publish(&mut p, MIDNIGHT - 3_600);
+        let v = r.check();
+        assert!(v.may_sign, "{v:?}");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
