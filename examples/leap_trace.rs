@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release --example leap_trace -- scenarios/leap.toml [SEED]`
 
-use ppsd::engine::servo;
+use ppsd::engine::{servo, EngineEvent};
+use ppsd::sim::fault::{FaultSchedule, Utc};
 use ppsd::sim::leaptrace::LeapTrace;
 use ppsd::sim::{run, scenario};
 
@@ -41,6 +42,27 @@ fn main() {
                 path, sc.seed, report.false_insync_s, report.bound_violation_s
             );
             print!("{}", trace.to_markdown());
+            let utc = Utc::new(sc.start_unix_ns, &FaultSchedule::new(sc.faults.clone()));
+            let Some(leap) = utc.leaps().first() else {
+                return;
+            };
+            println!("\nLeap events (true time from the instant UTC reaches the day's end):\n");
+            for (tau, e) in trace.events() {
+                let dt = (*tau - leap.day_end_ns) as f64 / 1e9;
+                match e {
+                    EngineEvent::LeapVerified {
+                        leap,
+                        trail,
+                        as_expected,
+                    } => println!(
+                        "- {dt:+.6} s: LeapVerified {{ leap: {leap:?}, states: {trail}, as_expected: {as_expected} }}"
+                    ),
+                    EngineEvent::LeapNotApplied { leap, trail, .. } => {
+                        println!("- {dt:+.6} s: LeapNotApplied {{ leap: {leap:?}, states: {trail} }}")
+                    }
+                    _ => println!("- {dt:+.6} s: {e:?}"),
+                }
+            }
         }
         Err(e) => {
             eprintln!("leap_trace: {e}");

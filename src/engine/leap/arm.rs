@@ -82,6 +82,12 @@ pub struct StateTrail {
     pub hidden: bool,
 }
 
+impl std::fmt::Display for StateTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
+    }
+}
+
 impl StateTrail {
     fn push(&mut self, s: ClockState) {
         if s == ClockState::Error {
@@ -196,6 +202,7 @@ pub struct LeapKeeper {
     source: Option<LeapSource>,
     disagreement: Option<(Leap, i64)>,
     candidate: Option<(Leap, i64)>,
+    noticed: bool,
 }
 
 /// The UTC midnight (Unix s) that ends the day of `s`.
@@ -230,6 +237,7 @@ impl LeapKeeper {
             source: None,
             disagreement: None,
             candidate: None,
+            noticed: false,
         }
     }
 
@@ -252,6 +260,7 @@ impl LeapKeeper {
     /// The list's current word.
     pub fn notice(&mut self, n: LeapNotice) {
         self.list = n;
+        self.noticed = true;
     }
 
     /// A reference's leap indication (NTP LI, gpsd), read at `now`.
@@ -341,7 +350,8 @@ impl LeapKeeper {
         let t = now.sec();
         let mut up = Update::default();
         let (eff, source) = self.effective(t);
-        if self.source != Some(source) {
+        // The source is told from the driver's first notice on (before it, a default).
+        if self.noticed && self.source != Some(source) {
             self.source = Some(source);
             out.push(EngineEvent::LeapSource(source));
         }
