@@ -12,7 +12,6 @@ use ppsd::sim::scenario::{self, Scenario};
 use ppsd_shm::LeapState;
 use std::path::Path;
 
-const S: i64 = 1_000_000_000;
 /// 2026-07-01T00:00:00Z, the midnight both scenarios' leap ends at.
 const MIDNIGHT: i64 = 1_782_864_000;
 
@@ -56,7 +55,11 @@ fn expected(k: i64, sign: i64) -> (LeapState, bool) {
 }
 
 fn check_rows(name: &str, seed: u64, rows: &[LeapRow]) {
-    assert_eq!(rows.len(), 18, "{name} seed {seed}: 5 s before to 12 s after");
+    assert_eq!(
+        rows.len(),
+        18,
+        "{name} seed {seed}: 5 s before to 12 s after"
+    );
     for r in rows {
         let (leap, in_window) = expected(r.k_s, r.sign);
         let at = format!("{name} seed {seed} second {:+}", r.k_s);

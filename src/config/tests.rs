@@ -149,12 +149,22 @@ fn leap_window_ms_is_refused_naming_its_replacements() {
     let e = err("[leap]\nfile = \"\"\nwindow_ms = 1000\n");
     assert!(e.starts_with("ppsd.toml:3:"), "{e}");
     assert!(e.contains("leap.window_ms"), "{e}");
-    assert!(e.contains("window_before_ms") && e.contains("window_after_ms"), "{e}");
+    assert!(
+        e.contains("window_before_ms") && e.contains("window_after_ms"),
+        "{e}"
+    );
     let e = err("[leap]\nwindow_after_ms = 60001\n");
-    assert!(e.contains("leap.window_after_ms") && e.contains("60000"), "{e}");
+    assert!(
+        e.contains("leap.window_after_ms") && e.contains("60000"),
+        "{e}"
+    );
     let e = err("[leap]\nlead_s = 10\n");
     assert!(e.contains("leap.lead_s"), "{e}");
-    let cfg = parse("ppsd.toml", "[leap]\nlead_s = 3600\nwindow_before_ms = 500\n").unwrap();
+    let cfg = parse(
+        "ppsd.toml",
+        "[leap]\nlead_s = 3600\nwindow_before_ms = 500\n",
+    )
+    .unwrap();
     assert_eq!(cfg.engine().leap_lead_s, 3_600);
     assert_eq!(cfg.leap.window_before_ms, 500);
 }

@@ -175,7 +175,13 @@ mod tests {
         let mut f = LeapFile::load(&data("future-positive.list"));
         let n = f.notice(Timestamp::new(1_767_225_600, 0), |_| {});
         assert!(
-            matches!(n, LeapNotice::Leap { leap: Leap::Insert, .. }),
+            matches!(
+                n,
+                LeapNotice::Leap {
+                    leap: Leap::Insert,
+                    ..
+                }
+            ),
             "{n:?}"
         );
         let mut f = LeapFile::load(&data("leap-seconds.list"));

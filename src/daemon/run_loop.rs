@@ -28,9 +28,7 @@ use super::world::{SourceNote, World};
 use super::Options;
 use crate::config::{self, Config};
 use crate::engine::servo;
-use crate::engine::{
-    Action, Engine, EngineEvent, Input, LeapNotice, Stamp, SyncState, TrustState,
-};
+use crate::engine::{Action, Engine, EngineEvent, Input, LeapNotice, Stamp, SyncState, TrustState};
 use crate::io::{ClockStatus, ClockWrite};
 use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;

@@ -29,11 +29,11 @@ pub mod trust;
 
 pub use changes::JUMP_DETECT_NS;
 use changes::{leap_delta_ns, LEAP_TOLERANCE_NS};
-pub use leap::arm::{LeapNotice, LeapSource, LeapView};
-use leap::arm::LeapKeeper;
 pub use event::{EngineEvent, ForeignChange, StepReason};
 use filter::{PulseFilter, RejectReason, Verdict};
 use kernel::{KernelBook, UNSYNC_MAXERROR_US};
+use leap::arm::LeapKeeper;
+pub use leap::arm::{LeapNotice, LeapSource, LeapView};
 use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
 pub use trust::{LeapState, Reason, SyncState, TrustConfig, TrustState};
 use trust::{ServoView, StepMeter, Trust};

@@ -229,12 +229,16 @@ fn a_leap_the_kernel_does_not_apply_makes_the_state_out_of_sync() {
         leap: Leap::Insert,
     };
     out.clear();
-    e.handle(at(30 * S + 500_000_000), &Input::LeapNotice(notice), &mut out);
+    e.handle(
+        at(30 * S + 500_000_000),
+        &Input::LeapNotice(notice),
+        &mut out,
+    );
     let ins = |out: &[Action]| {
         writes(out)
             .iter()
             .filter_map(|w| w.status)
-            .last()
+            .next_back()
             .map(|s| s.contains(ClockStatus::INS))
     };
     assert_eq!(ins(&out), Some(true), "STA_INS written");

@@ -278,7 +278,10 @@ mod tests {
         // A leap state without its instant is not trusted either.
         ts.leap = EngineLeap::Positive;
         let s = to_state(&ts, &known(), &Clocks::default(), &id());
-        assert_eq!((s.leap, s.leap_window), (ppsd_shm::LeapState::Unknown, None));
+        assert_eq!(
+            (s.leap, s.leap_window),
+            (ppsd_shm::LeapState::Unknown, None)
+        );
     }
 
     fn leap_ahead(ts: &mut TrustState, leap: Leap, pending: bool) {

@@ -381,10 +381,7 @@ impl LeapKeeper {
         let armed_pending = self.armed.map_or(true, |a| !a.stepped);
         if want != have && armed_pending {
             if let Some((at, leap)) = have {
-                out.push(EngineEvent::LeapDisarmed {
-                    leap,
-                    at_utc_s: at,
-                });
+                out.push(EngineEvent::LeapDisarmed { leap, at_utc_s: at });
                 self.armed = None;
             }
             if let Some((at, leap)) = want {
@@ -433,8 +430,8 @@ impl LeapKeeper {
         let leap = a.leap;
         let trail = a.trail;
         let back = matches!(snap.state, ClockState::Wait | ClockState::Ok);
-        let hidden_long = snap.state == ClockState::Error
-            && snap.time.sec() >= a.at_utc_s + VERIFY_AFTER_S;
+        let hidden_long =
+            snap.state == ClockState::Error && snap.time.sec() >= a.at_utc_s + VERIFY_AFTER_S;
         if trail.shows(leap) || (back && trail.states().len() > 1) || hidden_long {
             out.push(EngineEvent::LeapVerified {
                 leap,

@@ -44,7 +44,11 @@ fn arms_only_on_the_last_day_and_disarms_when_the_announcement_goes() {
     k.notice(insert_at_m());
     let up = k.update(ts(M - DAY_S - 1), &mut ev);
     assert!(!up.status_changed);
-    assert_eq!(k.status_bits(), ClockStatus::empty(), "never before the day");
+    assert_eq!(
+        k.status_bits(),
+        ClockStatus::empty(),
+        "never before the day"
+    );
     assert_eq!(k.published(ts(M - DAY_S - 1)).0, LeapState::None);
     let up = k.update(ts(M - DAY_S), &mut ev);
     assert!(up.status_changed);
@@ -87,12 +91,18 @@ fn applied_insertion_is_verified_from_the_kernel_states() {
     k.update(ts(M - 100), &mut ev);
     k.kernel(&snap(ClockState::Ins, M - 2), &mut ev);
     assert_eq!(k.stepped(), Some(Leap::Insert));
-    assert_eq!(k.status_bits(), ClockStatus::empty(), "STA_INS cleared once applied");
+    assert_eq!(
+        k.status_bits(),
+        ClockStatus::empty(),
+        "STA_INS cleared once applied"
+    );
     // The repeated second: still POSITIVE, no longer pending.
     let (state, view) = k.published(ts(M - 1));
     assert_eq!((state, view.pending), (LeapState::Positive, false));
     k.kernel(&snap(ClockState::Oop, M - 1), &mut ev);
-    assert!(ev.iter().all(|e| !matches!(e, EngineEvent::LeapVerified { .. })));
+    assert!(ev
+        .iter()
+        .all(|e| !matches!(e, EngineEvent::LeapVerified { .. })));
     k.kernel(&snap(ClockState::Wait, M), &mut ev);
     let verified = ev.iter().find_map(|e| match e {
         EngineEvent::LeapVerified {
@@ -125,7 +135,10 @@ fn a_leap_the_kernel_does_not_apply_fails_closed() {
     assert_eq!(k.status_bits(), ClockStatus::DEL);
     k.kernel(&snap(ClockState::Del, M - 2), &mut ev);
     k.kernel(&snap(ClockState::Ok, M + 1), &mut ev);
-    assert!(!k.update(ts(M + 2), &mut ev).not_applied, "still within the grace");
+    assert!(
+        !k.update(ts(M + 2), &mut ev).not_applied,
+        "still within the grace"
+    );
     let up = k.update(ts(M + VERIFY_AFTER_S), &mut ev);
     assert!(up.not_applied && up.status_changed);
     assert!(ev.iter().any(|e| matches!(
@@ -147,7 +160,10 @@ fn reference_indication_is_for_the_month_end() {
     k.update(ts(M - 15 * DAY_S), &mut ev);
     assert_eq!(k.status_bits(), ClockStatus::empty(), "not tonight");
     let (state, view) = k.published(ts(M - 15 * DAY_S));
-    assert_eq!((state, view.source), (LeapState::None, LeapSource::Reference));
+    assert_eq!(
+        (state, view.source),
+        (LeapState::None, LeapSource::Reference)
+    );
     k.reference(ts(M - 3_600), Leap::Insert, false, &mut ev);
     k.update(ts(M - 3_600), &mut ev);
     assert_eq!(k.status_bits(), ClockStatus::INS, "tonight on the last day");
@@ -163,7 +179,11 @@ fn unusable_list_is_unknown_unless_an_authenticated_reference_covers_it() {
     k.update(ts(M - 3_600), &mut ev);
     let (state, view) = k.published(ts(M - 3_600));
     assert_eq!((state, view.source), (LeapState::Unknown, LeapSource::None));
-    assert_eq!(k.status_bits(), ClockStatus::empty(), "an unbacked LI never arms");
+    assert_eq!(
+        k.status_bits(),
+        ClockStatus::empty(),
+        "an unbacked LI never arms"
+    );
     k.reference(ts(M - 3_500), Leap::Insert, true, &mut ev);
     k.update(ts(M - 3_500), &mut ev);
     let (state, view) = k.published(ts(M - 3_500));
