@@ -290,9 +290,12 @@ impl<W: World> Daemon<W> {
     /// Hands the engine what the leap-seconds list says, when that changed.
     fn send_leap_notice(&mut self) {
         let now = self.world.stamp().0.real;
-        let n = self
-            .leap
-            .notice(now, |e| warn!(event = "leap_file_expired", "{e}"));
+        let n = match self.world.leap_notice() {
+            Some(n) => n,
+            None => self
+                .leap
+                .notice(now, |e| warn!(event = "leap_file_expired", "{e}")),
+        };
         if self.leap_notice != Some(n) {
             self.leap_notice = Some(n);
             self.wake(&Input::LeapNotice(n));

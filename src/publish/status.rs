@@ -173,6 +173,10 @@ mod tests {
             last_pulse: Some(Timestamp::new(EPOCH, 5)),
             updated_mono_ns: at(10_000_000).mono_ns,
             valid_until_mono_ns: at(1_510_000_000).mono_ns,
+            leap_view: crate::engine::LeapView {
+                source: crate::engine::LeapSource::File,
+                ..Default::default()
+            },
             ..TrustState::default()
         };
         m.on_action(at(10_000_000), &Action::Publish(ts));
@@ -183,6 +187,7 @@ mod tests {
         assert_eq!(v["error_bound_ns"], 321);
         assert_eq!(v["offset_ns"], -12);
         assert_eq!(v["tai_offset_s"], 37);
+        assert_eq!(v["leap_source"], "file");
         assert_eq!(v["last_pulse"]["utc"], "2026-01-01T00:00:00.000000005Z");
         assert_eq!(v["last_pulse"]["age_ns"], 500_000_000 - 5);
         assert_eq!(v["last_trusted"]["sec"], EPOCH);
@@ -199,6 +204,7 @@ mod tests {
         let v = status(&m, at(0), &info());
         assert_eq!(v["state"], "UNKNOWN");
         assert_eq!(v["published_state"], Value::Null);
+        assert_eq!(v["leap_source"], Value::Null);
         assert_eq!(v["error_bound_ns"], Value::Null);
         let ts = TrustState {
             state: SyncState::InSync,
