@@ -83,6 +83,8 @@ pub struct Daemon<W: World> {
     leap: LeapFile,
     /// The leap notice last handed to the engine (`None`: send at the next chance).
     leap_notice: Option<LeapNotice>,
+    /// The reference whose reading the engine got last (its leap indication is the one used).
+    tod_source: String,
     notify: Notifier,
     edge: EdgeTimer,
     refs: Option<References>,
@@ -181,6 +183,11 @@ impl<W: World> Daemon<W> {
             config_version,
             leap,
             leap_notice: None,
+            tod_source: if simulated {
+                "sim:tod".into()
+            } else {
+                String::new()
+            },
             notify,
             refs,
             ref_out: Vec::with_capacity(8),
@@ -335,6 +342,9 @@ impl<W: World> Daemon<W> {
             match o {
                 RefOutcome::Sample(tod, name) => {
                     debug!(source = %name, offset_ns = tod.offset_ns, "time-of-day reading");
+                    if self.tod_source != name {
+                        self.tod_source.clone_from(&name);
+                    }
                     self.wake(&Input::Tod(tod));
                 }
                 RefOutcome::Problem(p) => warn!(event = "reference_problem", "{p}"),
@@ -422,6 +432,18 @@ impl<W: World> Daemon<W> {
 
     fn event(&mut self, e: &EngineEvent) {
         evlog::event(e);
+        if matches!(
+            e,
+            EngineEvent::LeapSource(crate::engine::LeapSource::Reference)
+                | EngineEvent::LeapDisagreement { .. }
+        ) {
+            info!(
+                event = "leap_reference",
+                reference = %self.tod_source,
+                "the leap indication is the one of reference {}",
+                self.tod_source
+            );
+        }
         if let Some(ledger) = self.ledger.as_mut() {
             ledger.event(e);
         }
@@ -474,6 +496,7 @@ impl<W: World> Daemon<W> {
                 pulse_source: &self.source_names.0,
                 reference: &self.source_names.1,
                 config_version: self.config_version,
+                leap_reference: &self.tod_source,
             },
             now: at,
         };
