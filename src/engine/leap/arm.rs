@@ -374,10 +374,13 @@ impl LeapKeeper {
                 return up;
             }
         }
-        let want = eff
-            .flatten()
-            .filter(|(at, _)| *at > self.done_at_s && t >= at - DAY_S && t < *at);
         let have = self.armed().map(|(l, at)| (at, l));
+        let want = match eff {
+            // Nothing known now (a list gone bad): keep what a good source armed; signers see
+            // UNKNOWN meanwhile. Only a source that knows disarms.
+            None => have,
+            Some(eff) => eff.filter(|(at, _)| *at > self.done_at_s && t >= at - DAY_S && t < *at),
+        };
         let armed_pending = self.armed.map_or(true, |a| !a.stepped);
         if want != have && armed_pending {
             if let Some((at, leap)) = have {

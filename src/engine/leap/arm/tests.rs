@@ -62,6 +62,13 @@ fn arms_only_on_the_last_day_and_disarms_when_the_announcement_goes() {
     assert_eq!(state, LeapState::Positive);
     assert_eq!((view.at_utc_s, view.pending), (M, true));
     ev.clear();
+    k.notice(LeapNotice::Unusable);
+    assert!(
+        !k.update(ts(M - 6), &mut ev).status_changed,
+        "unknown does not disarm"
+    );
+    assert_eq!(k.status_bits(), ClockStatus::INS);
+    assert_eq!(k.published(ts(M - 6)).0, LeapState::Unknown);
     k.notice(LeapNotice::NoLeap);
     assert!(k.update(ts(M - 5), &mut ev).status_changed);
     assert_eq!(k.status_bits(), ClockStatus::empty());
