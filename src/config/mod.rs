@@ -212,15 +212,25 @@ impl Default for ReferenceSection {
 pub struct LeapSection {
     /// The leap-seconds.list file; empty for none (then only references announce leaps).
     pub file: PathBuf,
-    /// Signers pause from this long before the leap second to this long after it, ms.
-    pub window_ms: i64,
+    /// Replaced by `window_before_ms`/`window_after_ms`; accepted only to say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<i64>,
+    /// The leap state is published from this long before the leap, s.
+    pub lead_s: i64,
+    /// Signers pause from this long before the leap (its UTC midnight), ms.
+    pub window_before_ms: i64,
+    /// ... to this long after it, ms.
+    pub window_after_ms: i64,
 }
 
 impl Default for LeapSection {
     fn default() -> LeapSection {
         LeapSection {
             file: PathBuf::from("/usr/share/zoneinfo/leap-seconds.list"),
-            window_ms: 1_000,
+            window_ms: None,
+            lead_s: 86_400,
+            window_before_ms: 2_000,
+            window_after_ms: 1_000,
         }
     }
 }
@@ -417,6 +427,7 @@ impl Config {
                 margin_fraction: self.runtime.kernel_poll_margin,
                 ceiling_ns: self.runtime.kernel_poll_us.saturating_mul(1_000),
             },
+            leap_lead_s: self.leap.lead_s,
         }
     }
 
@@ -440,6 +451,7 @@ impl Config {
         check(self.servo == new.servo, "[servo]");
         check(self.verify == new.verify, "[verify]");
         check(self.shm.path == new.shm.path, "shm.path");
+        check(self.leap.lead_s == new.leap.lead_s, "leap.lead_s");
         check(self.http == new.http, "[http]");
         check(self.signserver == new.signserver, "[signserver]");
         check(self.log.format == new.log.format, "log.format");

@@ -138,10 +138,35 @@ fn unreadable_file_is_one_line() {
 fn reload_tells_which_keys_need_a_restart() {
     let a = Config::default();
     let mut b = a.clone();
-    b.leap.window_ms = 5;
+    b.leap.window_after_ms = 5;
     b.log.level = LogLevel::Debug;
     assert!(a.restart_only_changes(&b).is_empty());
     b.trust.declared_accuracy_ns = 5;
     b.log.format = LogFormat::Json;
     assert_eq!(a.restart_only_changes(&b), vec!["[trust]", "log.format"]);
+}
+
+#[test]
+fn leap_window_ms_is_refused_naming_its_replacements() {
+    let e = err("[leap]\nfile = \"\"\nwindow_ms = 1000\n");
+    assert!(e.starts_with("ppsd.toml:3:"), "{e}");
+    assert!(e.contains("leap.window_ms"), "{e}");
+    assert!(
+        e.contains("window_before_ms") && e.contains("window_after_ms"),
+        "{e}"
+    );
+    let e = err("[leap]\nwindow_after_ms = 60001\n");
+    assert!(
+        e.contains("leap.window_after_ms") && e.contains("60000"),
+        "{e}"
+    );
+    let e = err("[leap]\nlead_s = 10\n");
+    assert!(e.contains("leap.lead_s"), "{e}");
+    let cfg = parse(
+        "ppsd.toml",
+        "[leap]\nlead_s = 3600\nwindow_before_ms = 500\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.engine().leap_lead_s, 3_600);
+    assert_eq!(cfg.leap.window_before_ms, 500);
 }

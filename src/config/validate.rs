@@ -216,7 +216,18 @@ fn reference(i: usize, r: &super::ReferenceSection) -> Check {
 }
 
 fn other(cfg: &Config) -> Check {
-    range_i("leap.window_ms", cfg.leap.window_ms, 0, 60_000, " ms")?;
+    if cfg.leap.window_ms.is_some() {
+        return fail(
+            "leap.window_ms",
+            "replaced by leap.window_before_ms and leap.window_after_ms, both measured from the \
+             leap's UTC midnight (defaults 2000 and 1000); the old value W means before = W + 1000, \
+             after = W",
+        );
+    }
+    range_i("leap.lead_s", cfg.leap.lead_s, 60, 31 * 86_400, " s")?;
+    let (before, after) = (cfg.leap.window_before_ms, cfg.leap.window_after_ms);
+    range_i("leap.window_before_ms", before, 0, 60_000, " ms")?;
+    range_i("leap.window_after_ms", after, 0, 60_000, " ms")?;
     if cfg.shm.path.as_os_str().is_empty() || cfg.shm.path.file_name().is_none() {
         return fail("shm.path", "must name a file, e.g. /run/ppsd/state");
     }

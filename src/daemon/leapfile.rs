@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::leap::LeapList;
+use crate::engine::leap::{LeapList, LeapSign};
+use crate::engine::{Leap, LeapNotice};
 use crate::publish::shm::LeapInfo;
 use crate::time::Timestamp;
 
@@ -79,6 +80,31 @@ impl LeapFile {
     }
 }
 
+impl LeapFile {
+    /// What the list says at `now`, as the engine's [`LeapNotice`]: no list configured, an
+    /// unusable one (unreadable, damaged, expired: `on_expired` as for [`LeapFile::info`]),
+    /// no leap announced, or the next leap.
+    pub fn notice(&mut self, now: Timestamp, on_expired: impl FnOnce(&str)) -> LeapNotice {
+        if self.path.is_none() {
+            return LeapNotice::NoList;
+        }
+        let info = self.info(now, on_expired);
+        if !info.known {
+            return LeapNotice::Unusable;
+        }
+        match info.next_leap {
+            Some((at_utc_s, sign)) => LeapNotice::Leap {
+                at_utc_s,
+                leap: match sign {
+                    LeapSign::Positive => Leap::Insert,
+                    LeapSign::Negative => Leap::Delete,
+                },
+            },
+            None => LeapNotice::NoLeap,
+        }
+    }
+}
+
 fn read(path: &Path, shown: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -101,7 +127,6 @@ fn read(path: &Path, shown: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::leap::LeapSign;
 
     fn data(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -143,5 +168,34 @@ mod tests {
         let mut f = LeapFile::load(Path::new(""));
         assert_eq!(f.problem(), None);
         assert!(f.info(Timestamp::ZERO, |_| {}).known);
+    }
+
+    #[test]
+    fn notices_follow_the_list_and_fail_closed() {
+        let mut f = LeapFile::load(&data("future-positive.list"));
+        let n = f.notice(Timestamp::new(1_767_225_600, 0), |_| {});
+        assert!(
+            matches!(
+                n,
+                LeapNotice::Leap {
+                    leap: Leap::Insert,
+                    ..
+                }
+            ),
+            "{n:?}"
+        );
+        let mut f = LeapFile::load(&data("leap-seconds.list"));
+        assert_eq!(
+            f.notice(Timestamp::new(1_767_225_600, 0), |_| {}),
+            LeapNotice::NoLeap
+        );
+        let mut said = String::new();
+        let n = f.notice(Timestamp::new(1_795_000_000, 0), |e| said = e.to_string());
+        assert_eq!(n, LeapNotice::Unusable);
+        assert!(said.contains("expired"), "{said}");
+        let mut f = LeapFile::load(&data("tampered.list"));
+        assert_eq!(f.notice(Timestamp::ZERO, |_| {}), LeapNotice::Unusable);
+        let mut f = LeapFile::load(Path::new(""));
+        assert_eq!(f.notice(Timestamp::ZERO, |_| {}), LeapNotice::NoList);
     }
 }

@@ -28,7 +28,7 @@ use super::world::{SourceNote, World};
 use super::Options;
 use crate::config::{self, Config};
 use crate::engine::servo;
-use crate::engine::{Action, Engine, EngineEvent, Input, Stamp, SyncState, TrustState};
+use crate::engine::{Action, Engine, EngineEvent, Input, LeapNotice, Stamp, SyncState, TrustState};
 use crate::io::{ClockStatus, ClockWrite};
 use crate::publish::http::{HttpConfig, HttpServer, Snapshot};
 use crate::publish::log as evlog;
@@ -87,6 +87,10 @@ pub struct Daemon<W: World> {
     /// Identifier of the configuration in force (`/state`).
     config_version: u32,
     leap: LeapFile,
+    /// The leap notice last handed to the engine (`None`: send at the next chance).
+    leap_notice: Option<LeapNotice>,
+    /// The reference whose reading the engine got last (its leap indication is the one used).
+    tod_source: String,
     notify: Notifier,
     edge: EdgeTimer,
     refs: Option<References>,
@@ -190,6 +194,12 @@ impl<W: World> Daemon<W> {
             source_names,
             config_version,
             leap,
+            leap_notice: None,
+            tod_source: if simulated {
+                "sim:tod".into()
+            } else {
+                String::new()
+            },
             notify,
             refs,
             ref_out: Vec::with_capacity(8),
@@ -284,6 +294,7 @@ impl<W: World> Daemon<W> {
         }
         self.service_refs();
         if now >= self.next_renew {
+            self.send_leap_notice();
             self.wake(&Input::Tick);
             self.next_renew = host_now() + self.cfg.runtime.renew_ms * 1_000_000;
         }
@@ -292,6 +303,21 @@ impl<W: World> Daemon<W> {
         }
         self.notice_clock_changes();
         self.housekeeping(host_now());
+    }
+
+    /// Hands the engine what the leap-seconds list says, when that changed.
+    fn send_leap_notice(&mut self) {
+        let now = self.world.stamp().0.real;
+        let n = match self.world.leap_notice() {
+            Some(n) => n,
+            None => self
+                .leap
+                .notice(now, |e| warn!(event = "leap_file_expired", "{e}")),
+        };
+        if self.leap_notice != Some(n) {
+            self.leap_notice = Some(n);
+            self.wake(&Input::LeapNotice(n));
+        }
     }
 
     fn notice_clock_changes(&mut self) {
@@ -333,6 +359,9 @@ impl<W: World> Daemon<W> {
             match o {
                 RefOutcome::Sample(tod, name) => {
                     debug!(source = %name, offset_ns = tod.offset_ns, "time-of-day reading");
+                    if self.tod_source != name {
+                        self.tod_source.clone_from(&name);
+                    }
                     self.wake(&Input::Tod(tod));
                 }
                 RefOutcome::Problem(p) => warn!(event = "reference_problem", "{p}"),
@@ -420,7 +449,7 @@ impl<W: World> Daemon<W> {
             self.metrics.on_report(true, host_now() - before);
         }
         // The leap state the record shows (UNKNOWN with an unusable list), not the engine's.
-        let leap = crate::publish::shm::published_leap(ts, &info, at.real);
+        let leap = crate::publish::shm::published_leap(ts);
         self.metrics
             .set_leap(leap, info.known.then_some(info.tai_offset_s));
         if let Some(ss) = self.signserver.as_ref() {
@@ -444,6 +473,18 @@ impl<W: World> Daemon<W> {
 
     fn event(&mut self, e: &EngineEvent) {
         evlog::event_named(e, self.refs.as_ref().map_or(&[], References::names));
+        if matches!(
+            e,
+            EngineEvent::LeapSource(crate::engine::LeapSource::Reference)
+                | EngineEvent::LeapDisagreement { .. }
+        ) {
+            info!(
+                event = "leap_reference",
+                reference = %self.tod_source,
+                "the leap indication is the one of reference {}",
+                self.tod_source
+            );
+        }
         if let Some(ledger) = self.ledger.as_mut() {
             ledger.event(e);
         }
@@ -496,6 +537,7 @@ impl<W: World> Daemon<W> {
                 pulse_source: &self.source_names.0,
                 reference: &self.source_names.1,
                 config_version: self.config_version,
+                leap_reference: &self.tod_source,
             },
             now: at,
         };
@@ -552,6 +594,7 @@ impl<W: World> Daemon<W> {
             }
         }
         self.leap = LeapFile::load(&self.cfg.leap.file);
+        self.leap_notice = None;
         match self.leap.problem() {
             Some(p) => warn!("leap file: {p}; the published leap state is UNKNOWN"),
             None => info!(file = %self.cfg.leap.file.display(), "leap file loaded"),
@@ -642,7 +685,8 @@ fn identity(cfg: &Config, scenario: Option<&str>) -> Identity {
     };
     Identity {
         declared_accuracy_ns: cfg.trust.declared_accuracy_ns as u64,
-        leap_window_ns: cfg.leap.window_ms * 1_000_000,
+        leap_window_before_ns: cfg.leap.window_before_ms * 1_000_000,
+        leap_window_after_ns: cfg.leap.window_after_ms * 1_000_000,
         pulse_source_id: ident_lossy(&pulse),
         reference_id: ident_lossy(&reference),
     }

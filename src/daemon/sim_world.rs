@@ -241,6 +241,10 @@ impl World for SimWorld {
             .peek()
             .map(|Reverse((tau, _, _))| self.start_host_ns.saturating_add(*tau))
     }
+
+    fn leap_notice(&self) -> Option<crate::engine::LeapNotice> {
+        Some(self.utc.notice(self.clock.true_now()))
+    }
 }
 
 #[cfg(test)]

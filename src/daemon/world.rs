@@ -56,6 +56,11 @@ pub trait World {
     fn watch_fd(&self) -> Option<RawFd>;
     /// The host monotonic instant by which the world next wants to be advanced, if any.
     fn next_event_host_ns(&self) -> Option<i64>;
+    /// What the world's own leap-seconds list says now, if it has one (the simulated world
+    /// does; for the real one the daemon asks the configured file).
+    fn leap_notice(&self) -> Option<crate::engine::LeapNotice> {
+        None
+    }
 }
 
 /// The host clock and a kernel PPS device.

@@ -33,7 +33,7 @@ impl Engine {
                 return;
             }
         }
-        match self.leap_armed {
+        match self.leap.armed() {
             Some((leap, midnight)) if (at.real.sec() - midnight).abs() <= 2 => {
                 self.leap_applied(at, leap, out)
             }
@@ -59,7 +59,7 @@ impl Engine {
 
     /// True when `jump` (ns), seen at `at`, is the armed leap second.
     fn is_leap_jump(&self, at: Stamp, jump: i64) -> bool {
-        self.leap_armed.is_some_and(|(leap, midnight)| {
+        self.leap.armed().is_some_and(|(leap, midnight)| {
             (at.real.sec() - midnight).abs() <= 2
                 && (jump - leap_delta_ns(leap)).abs() <= LEAP_TOLERANCE_NS
         })
@@ -67,7 +67,7 @@ impl Engine {
 
     /// The kernel applied the armed leap second.
     fn leap_applied(&mut self, at: Stamp, leap: Leap, out: &mut Vec<Action>) {
-        self.leap_armed = None;
+        self.leap.stepped();
         out.push(Action::Event(EngineEvent::LeapApplied(leap)));
         let delta_ns = leap_delta_ns(leap);
         self.filter.shift(delta_ns);

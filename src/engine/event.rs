@@ -9,6 +9,7 @@ use crate::io::ScaledPpm;
 use crate::time::Timestamp;
 
 use super::filter::RejectReason;
+use super::leap::arm::{LeapSource, StateTrail};
 use super::ledger::{UntrustedBegan, UntrustedInterval};
 use super::servo::PulseShift;
 use super::trust::SyncState;
@@ -84,6 +85,51 @@ pub enum EngineEvent {
     LeapScheduled(Leap),
     /// The kernel applied the armed leap second.
     LeapApplied(Leap),
+    /// A leap second was armed in the kernel (`STA_INS`/`STA_DEL`), with what announced it.
+    LeapArmed {
+        /// Inserted or deleted.
+        leap: Leap,
+        /// The UTC midnight (Unix s) at which it takes effect.
+        at_utc_s: i64,
+        /// What announced it.
+        source: LeapSource,
+    },
+    /// The announcement of an armed leap went away before it: the kernel was disarmed.
+    LeapDisarmed {
+        /// The leap that was armed.
+        leap: Leap,
+        /// Its midnight (Unix s).
+        at_utc_s: i64,
+    },
+    /// The kernel's leap states around an applied leap, read through adjtimex.
+    LeapVerified {
+        /// The leap.
+        leap: Leap,
+        /// The states seen, in order.
+        trail: StateTrail,
+        /// The trail shows INS, OOP, WAIT (insert) or DEL, WAIT (delete).
+        as_expected: bool,
+    },
+    /// The kernel was armed for a leap and did not apply it: the clock is a second off UTC.
+    LeapNotApplied {
+        /// The leap.
+        leap: Leap,
+        /// Its midnight (Unix s).
+        at_utc_s: i64,
+        /// The states seen while it was armed.
+        trail: StateTrail,
+    },
+    /// A time-of-day reference's leap indication disagrees with the current leap-seconds list.
+    LeapDisagreement {
+        /// What the reference indicates for the end of its month.
+        reference: Leap,
+        /// That month end (UTC midnight, Unix s).
+        month_end_utc_s: i64,
+        /// What the list says for the same instant.
+        list: Leap,
+    },
+    /// The published leap state now comes from this source.
+    LeapSource(LeapSource),
     /// The state left INSYNC: an untrusted interval began (persist at once).
     UntrustedBegan(UntrustedBegan),
     /// The state is INSYNC again: the untrusted interval, complete (persist).

@@ -17,6 +17,7 @@
 
 use crate::time::Timestamp;
 
+pub mod arm;
 mod error;
 mod parse;
 

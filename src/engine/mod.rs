@@ -35,6 +35,8 @@ use changes::{leap_delta_ns, LEAP_TOLERANCE_NS};
 pub use event::{EngineEvent, ForeignChange, StepReason};
 use filter::{PulseFilter, RejectReason, Verdict};
 use kernel::{KernelBook, UNSYNC_MAXERROR_US};
+use leap::arm::LeapKeeper;
+pub use leap::arm::{LeapNotice, LeapSource, LeapView};
 use servo::{Servo, ServoPolicy, ServoRunner, ServoState};
 pub use trust::{LeapState, Reason, SyncState, TrustConfig, TrustState};
 use trust::{ServoView, StepMeter, Trust};
@@ -85,7 +87,8 @@ pub enum Leap {
 pub struct TodSample {
     /// Clock minus reference at the input's stamp, ns (whole seconds included).
     pub offset_ns: i64,
-    /// Leap second the reference announces for the end of the current UTC day.
+    /// Leap second the reference announces (NTP LI, gpsd): for the end of the current *month*,
+    /// which is tonight only on a month's last day.
     pub leap: Leap,
     /// Which configured reference read it (its position in the configuration).
     pub source: u8,
@@ -112,6 +115,9 @@ pub enum Input {
     DeviceLost,
     /// The pulse source is there again (reopened); pulses must still prove themselves.
     DeviceBack,
+    /// What the leap-seconds list says now (the driver sends it at start, on reload and
+    /// whenever it changes).
+    LeapNotice(LeapNotice),
 }
 
 /// What the engine asks the driver to do, in order.
@@ -153,6 +159,8 @@ pub struct EngineConfig {
     pub verify: VerifyConfig,
     /// How often the driver must read adjtimex ([`poll`]).
     pub poll: poll::PollRule,
+    /// The leap state is published from this long before a leap, s.
+    pub leap_lead_s: i64,
 }
 
 impl Default for EngineConfig {
@@ -168,6 +176,7 @@ impl Default for EngineConfig {
             trust: TrustConfig::default(),
             verify: VerifyConfig::default(),
             poll: poll::PollRule::default(),
+            leap_lead_s: 86_400,
         }
     }
 }
@@ -193,7 +202,7 @@ pub struct Engine {
     in_holdover: bool,
     own_step_until: Option<i64>,
     verify: Verifier,
-    leap_armed: Option<(Leap, i64)>,
+    leap: LeapKeeper,
     published: TrustState,
     steps: StepMeter,
 }
@@ -211,7 +220,7 @@ impl Engine {
             in_holdover: false,
             own_step_until: None,
             verify: Verifier::new(cfg.verify),
-            leap_armed: None,
+            leap: LeapKeeper::new(cfg.leap_lead_s),
             published: TrustState::default(),
             steps: StepMeter::default(),
             cfg,
@@ -272,6 +281,7 @@ impl Engine {
             Input::Tick => self.on_tick(at, out),
             Input::ClockChanged => self.on_clock_changed(at, out),
             Input::Kernel(snap) => {
+                self.leap_kernel(snap, out);
                 if self.on_kernel(snap, out) {
                     self.publish(at, out);
                 }
@@ -281,6 +291,7 @@ impl Engine {
                     .device_present(matches!(input, Input::DeviceBack));
                 self.on_tick(at, out);
             }
+            Input::LeapNotice(n) => self.leap_notice(at, *n, out),
         }
     }
 
@@ -370,7 +381,7 @@ impl Engine {
     }
 
     fn on_tod(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
-        self.arm_leap(at, tod.leap, out);
+        self.leap_reference(at, tod, out);
         if self.last.is_some() {
             self.check_seconds(at, tod, out);
         } else {
@@ -500,39 +511,54 @@ impl Engine {
         self.servo.state().is_locked()
     }
 
-    fn arm_leap(&mut self, at: Stamp, leap: Leap, out: &mut Vec<Action>) {
-        let armed = self.leap_armed.map(|(l, _)| l);
-        if leap == Leap::None || armed == Some(leap) {
-            if leap == Leap::None && armed.is_some() {
-                self.leap_armed = None;
-                let state = self.publish(at, out);
-                self.write_clock(None, &state, out);
-            }
-            return;
-        }
-        let midnight = (at.real.sec().div_euclid(86_400) + 1) * 86_400;
-        self.leap_armed = Some((leap, midnight));
-        out.push(Action::Event(EngineEvent::LeapScheduled(leap)));
-        let state = self.publish(at, out);
-        self.write_clock(None, &state, out);
-    }
-
-    /// Disarms a leap whose midnight has passed (as the clock reads) and tells the log.
+    /// Re-decides the leap (arming, disarming, giving up) at `at`; see `leap/arm.rs`.
     fn track_leap(&mut self, at: Stamp, out: &mut Vec<Action>) {
-        if let Some((leap, midnight)) = self.leap_armed {
+        let pending = self.leap.armed();
+        let mut buf = Vec::new();
+        if let Some((leap, midnight)) = pending {
             if at.real.sec() > midnight + 2 {
-                self.leap_armed = None;
-                out.push(Action::Event(EngineEvent::LeapApplied(leap)));
                 // Its notice never came; if the stamps show the leap, it was the kernel's.
                 let delta_ns = leap_delta_ns(leap);
                 if let Some(jump) = self.steps.peek() {
                     if (jump - delta_ns).abs() <= LEAP_TOLERANCE_NS {
                         self.steps.explain(delta_ns);
                         self.trust.clock_stepped(delta_ns);
+                        self.leap.stepped();
+                        out.push(Action::Event(EngineEvent::LeapApplied(leap)));
                     }
                 }
             }
         }
+        let up = self.leap.update(at.real, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
+        if up.not_applied {
+            // The clock is a second off UTC: not in sync until re-verified.
+            self.trust.foreign_change();
+        }
+        if up.status_changed {
+            let state = self.publish(at, out);
+            self.write_clock(None, &state, out);
+        }
+    }
+
+    fn leap_notice(&mut self, at: Stamp, n: LeapNotice, out: &mut Vec<Action>) {
+        self.leap.notice(n);
+        self.track_leap(at, out);
+        self.publish(at, out);
+    }
+
+    fn leap_reference(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
+        let mut buf = Vec::new();
+        self.leap
+            .reference(at.real, tod.leap, tod.authenticated, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
+        self.track_leap(at, out);
+    }
+
+    fn leap_kernel(&mut self, snap: &ClockSnapshot, out: &mut Vec<Action>) {
+        let mut buf = Vec::new();
+        self.leap.kernel(snap, &mut buf);
+        out.extend(buf.into_iter().map(Action::Event));
     }
 
     fn view_with(&self, freq_ppb: f64) -> ServoView {
@@ -551,13 +577,9 @@ impl Engine {
     }
 
     fn publish_view(&mut self, at: Stamp, view: &ServoView, out: &mut Vec<Action>) -> TrustState {
-        let leap = match self.leap_armed {
-            None => LeapState::None,
-            Some((Leap::Insert, _)) => LeapState::Positive,
-            Some((Leap::Delete, _)) => LeapState::Negative,
-            Some((Leap::None, _)) => LeapState::Unknown,
-        };
-        let state = self.trust.evaluate(at, view, leap, out);
+        let (leap, leap_view) = self.leap.published(at.real);
+        let mut state = self.trust.evaluate(at, view, leap, out);
+        state.leap_view = leap_view;
         self.published = state;
         out.push(Action::Publish(state));
         state
@@ -568,12 +590,7 @@ impl Engine {
         if !matches!(state, SyncState::InSync | SyncState::SoonOutOfSync) {
             status |= ClockStatus::UNSYNC;
         }
-        match self.leap_armed {
-            Some((Leap::Insert, _)) => status |= ClockStatus::INS,
-            Some((Leap::Delete, _)) => status |= ClockStatus::DEL,
-            _ => {}
-        }
-        status
+        status | self.leap.status_bits()
     }
 
     /// One adjtimex write: frequency (when `Some`), status, maxerror and esterror.

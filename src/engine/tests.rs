@@ -214,3 +214,53 @@ fn a_foreign_step_is_measured_from_the_stamps_and_acted_on_before_its_notice() {
         "the notice is the same step: {out:?}"
     );
 }
+
+#[test]
+fn a_leap_the_kernel_does_not_apply_makes_the_state_out_of_sync() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    assert_eq!(e.published().state, SyncState::InSync);
+    // The list announces a leap 10 s ahead (the engine does not care that it is no midnight;
+    // the kernel never applies it, which is the case under test).
+    let at_utc_s = EPOCH + 40;
+    let notice = LeapNotice::Leap {
+        at_utc_s,
+        leap: Leap::Insert,
+    };
+    out.clear();
+    e.handle(
+        at(30 * S + 500_000_000),
+        &Input::LeapNotice(notice),
+        &mut out,
+    );
+    let ins = |out: &[Action]| {
+        writes(out)
+            .iter()
+            .filter_map(|w| w.status)
+            .next_back()
+            .map(|s| s.contains(ClockStatus::INS))
+    };
+    assert_eq!(ins(&out), Some(true), "STA_INS written");
+    assert_eq!(e.published().leap, LeapState::Positive);
+    let mut events = Vec::new();
+    for k in 31..45 {
+        out.clear();
+        e.handle(at(k * S + 10_000_000), &pulse(k as u32 + 1, k, 0), &mut out);
+        events.extend(out.iter().filter_map(|a| match a {
+            Action::Event(ev) => Some(*ev),
+            _ => None,
+        }));
+        if k == at_utc_s - EPOCH + 3 {
+            assert_eq!(ins(&out), Some(false), "STA_INS cleared");
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, EngineEvent::LeapNotApplied { .. })),
+        "{events:?}"
+    );
+    assert_eq!(e.published().state, SyncState::OutOfSync);
+    assert_eq!(e.published().leap, LeapState::None);
+}

@@ -221,6 +221,12 @@ pub fn event(e: &EngineEvent) {
                 "leap second applied"
             )
         }
+        EngineEvent::LeapArmed { .. }
+        | EngineEvent::LeapDisarmed { .. }
+        | EngineEvent::LeapVerified { .. }
+        | EngineEvent::LeapNotApplied { .. }
+        | EngineEvent::LeapDisagreement { .. }
+        | EngineEvent::LeapSource(_) => super::leaplog::event(e),
     }
 }
 

@@ -11,6 +11,7 @@
 //! failing publisher never changes the engine's state.
 
 pub mod http;
+mod leaplog;
 pub mod ledger;
 pub mod log;
 pub mod metrics;

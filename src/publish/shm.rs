@@ -7,9 +7,12 @@
 //! validity is carried over as a duration, never stretched. The leap window is given on
 //! CLOCK_REALTIME of the disciplined clock and converted to host monotonic at publish time.
 //!
-//! Leap state, fail closed: UNKNOWN when the configured list is missing, damaged or expired,
-//! or when the engine says so; POSITIVE/NEGATIVE when the engine (a reference) or the list
-//! announces a leap at the end of the current UTC day; NONE otherwise. `frequency_offset_ppt`
+//! Leap state: the engine's (`engine/leap/arm.rs` decides it from the list, the references and
+//! the configured lead time; UNKNOWN when nothing usable backs it). The leap window runs from
+//! `window_before` before the leap's UTC midnight to `window_after` after it, on
+//! CLOCK_REALTIME; on the monotonic clock it is placed with the leap second counted in (an
+//! insertion ahead makes instants after midnight one second later, a deletion one second
+//! earlier). `frequency_offset_ppt`
 //! is the oscillator's own rate error as estimated (the negative of the correction set).
 //! This module never decides the sync state and never publishes INSYNC the engine did not.
 
@@ -18,7 +21,7 @@ use std::path::Path;
 use ppsd_shm::{CreateError, Ident, LeapWindow, State, Writer};
 
 use crate::engine::leap::LeapSign;
-use crate::engine::{LeapState as EngineLeap, SyncState as EngineSync, TrustState};
+use crate::engine::{Leap, LeapState as EngineLeap, SyncState as EngineSync, TrustState};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
 /// What the leap-seconds list says at the current instant.
@@ -49,8 +52,10 @@ pub struct Clocks {
 pub struct Identity {
     /// The declared accuracy, ns.
     pub declared_accuracy_ns: u64,
-    /// Pause this long before and after a leap second, ns.
-    pub leap_window_ns: i64,
+    /// Signers pause from this long before the leap's UTC midnight, ns.
+    pub leap_window_before_ns: i64,
+    /// ... to this long after it, ns.
+    pub leap_window_after_ns: i64,
     /// The pulse source.
     pub pulse_source_id: Ident,
     /// The time-of-day reference.
@@ -104,32 +109,72 @@ fn sync_code(s: EngineSync) -> ppsd_shm::SyncState {
 }
 
 /// The leap state and the instant (UTC midnight, Unix s; 0 for none) of the leap it names.
-fn leap_of(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> (ppsd_shm::LeapState, i64) {
+fn leap_of(ts: &TrustState) -> (ppsd_shm::LeapState, i64) {
     use ppsd_shm::LeapState as L;
-    let midnight = (realtime.sec().div_euclid(86_400) + 1) * 86_400;
-    if !leap.known {
-        return (L::Unknown, 0);
-    }
+    let at = ts.leap_view.at_utc_s;
     match ts.leap {
         EngineLeap::Unknown => (L::Unknown, 0),
-        EngineLeap::Positive => (L::Positive, midnight),
-        EngineLeap::Negative => (L::Negative, midnight),
-        EngineLeap::None => match leap.next_leap {
-            Some((at, LeapSign::Positive)) if at == midnight => (L::Positive, at),
-            Some((at, LeapSign::Negative)) if at == midnight => (L::Negative, at),
-            _ => (L::None, 0),
-        },
+        EngineLeap::Positive if at != 0 => (L::Positive, at),
+        EngineLeap::Negative if at != 0 => (L::Negative, at),
+        // A leap state without its instant says less than it should: fail closed.
+        EngineLeap::Positive | EngineLeap::Negative => (L::Unknown, 0),
+        EngineLeap::None => (L::None, 0),
     }
 }
 
-/// The leap state the record shows for `ts` and `leap` at CLOCK_REALTIME `realtime`.
-pub fn published_leap(ts: &TrustState, leap: &LeapInfo, realtime: Timestamp) -> EngineLeap {
-    match leap_of(ts, leap, realtime).0 {
+/// The leap state the record shows for `ts`.
+pub fn published_leap(ts: &TrustState) -> EngineLeap {
+    match leap_of(ts).0 {
         ppsd_shm::LeapState::None => EngineLeap::None,
         ppsd_shm::LeapState::Positive => EngineLeap::Positive,
         ppsd_shm::LeapState::Negative => EngineLeap::Negative,
         _ => EngineLeap::Unknown,
     }
+}
+
+/// The leap window on both clocks, as of `clocks`, for the leap `ts` names (pending or just
+/// applied); `None` when no leap is near.
+pub fn leap_window(ts: &TrustState, clocks: &Clocks, id: &Identity) -> Option<LeapWindow> {
+    let v = &ts.leap_view;
+    let shift = match v.leap {
+        Leap::Insert => NANOS_PER_SEC,
+        Leap::Delete => -NANOS_PER_SEC,
+        Leap::None => return None,
+    };
+    if v.at_utc_s == 0 {
+        return None;
+    }
+    let at_ns = v.at_utc_s.saturating_mul(NANOS_PER_SEC);
+    // Elapsed time, counted from the realtime origin, at which the clock reads `x`: after a
+    // leap, one second more (insert) or less (delete); a deleted second maps to the step.
+    let elapsed = |x: i64| {
+        if x >= at_ns {
+            x.saturating_add(shift)
+        } else if shift < 0 && x >= at_ns - NANOS_PER_SEC {
+            at_ns - NANOS_PER_SEC
+        } else {
+            x
+        }
+    };
+    let now = clocks.realtime.as_ns();
+    let now_elapsed = if v.pending {
+        now
+    } else {
+        now.saturating_add(shift)
+    };
+    let start_real = at_ns.saturating_sub(id.leap_window_before_ns);
+    let end_real = at_ns.saturating_add(id.leap_window_after_ns);
+    let to_mono = |x: i64| {
+        clocks
+            .host_mono_ns
+            .saturating_add(elapsed(x).saturating_sub(now_elapsed))
+    };
+    Some(LeapWindow {
+        start_realtime_ns: start_real,
+        end_realtime_ns: end_real,
+        start_mono_ns: to_mono(start_real),
+        end_mono_ns: to_mono(end_real),
+    })
 }
 
 /// The record for `ts` as of `clocks`: pure, so it is tested without a file.
@@ -145,20 +190,8 @@ pub fn to_state(ts: &TrustState, leap: &LeapInfo, clocks: &Clocks, id: &Identity
         .saturating_sub(ts.updated_mono_ns)
         .max(0);
     let updated = host.saturating_sub(age);
-    let (leap_state, next_leap_utc_s) = leap_of(ts, leap, clocks.realtime);
-    let leap_window = (next_leap_utc_s != 0).then(|| {
-        let at_ns = next_leap_utc_s.saturating_mul(NANOS_PER_SEC);
-        let start_real = at_ns - NANOS_PER_SEC - id.leap_window_ns;
-        let end_real = at_ns + id.leap_window_ns;
-        let to_mono =
-            |real_ns: i64| host.saturating_add(real_ns.saturating_sub(clocks.realtime.as_ns()));
-        LeapWindow {
-            start_realtime_ns: start_real,
-            end_realtime_ns: end_real,
-            start_mono_ns: to_mono(start_real),
-            end_mono_ns: to_mono(end_real),
-        }
-    });
+    let (leap_state, next_leap_utc_s) = leap_of(ts);
+    let leap_window = leap_window(ts, clocks, id);
     State {
         sync: sync_code(ts.state),
         leap: leap_state,
@@ -196,7 +229,8 @@ mod tests {
     fn id() -> Identity {
         Identity {
             declared_accuracy_ns: 1_000_000,
-            leap_window_ns: S,
+            leap_window_before_ns: 2 * S,
+            leap_window_after_ns: S,
             pulse_source_id: ident_lossy("pps:/dev/pps0"),
             reference_id: ident_lossy("nts:time.example"),
         }
@@ -245,59 +279,121 @@ mod tests {
     }
 
     #[test]
-    fn unusable_list_makes_the_leap_state_unknown_whatever_the_engine_says() {
-        let clocks = Clocks::default();
-        let s = to_state(&insync(0), &LeapInfo::default(), &clocks, &id());
+    fn engine_unknown_leap_state_is_published_and_sync_state_untouched() {
+        let mut ts = insync(0);
+        ts.leap = EngineLeap::Unknown;
+        let s = to_state(&ts, &LeapInfo::default(), &Clocks::default(), &id());
         assert_eq!(s.leap, ppsd_shm::LeapState::Unknown);
         assert_eq!(s.sync, ppsd_shm::SyncState::InSync, "sync state untouched");
+        // A leap state without its instant is not trusted either.
+        ts.leap = EngineLeap::Positive;
+        let s = to_state(&ts, &known(), &Clocks::default(), &id());
+        assert_eq!(
+            (s.leap, s.leap_window),
+            (ppsd_shm::LeapState::Unknown, None)
+        );
     }
 
-    #[test]
-    fn a_leap_tonight_from_the_list_opens_a_window_around_it() {
-        let midnight = 1_782_864_000; // 2026-07-01T00:00:00Z
-        let now = Timestamp::new(midnight - 100, 0);
-        let clocks = Clocks {
+    fn leap_ahead(ts: &mut TrustState, leap: Leap, pending: bool) {
+        ts.leap = match leap {
+            Leap::Delete => EngineLeap::Negative,
+            _ => EngineLeap::Positive,
+        };
+        ts.leap_view = crate::engine::LeapView {
+            at_utc_s: MIDNIGHT,
+            leap,
+            pending,
+            source: crate::engine::LeapSource::File,
+        };
+    }
+
+    /// 2026-07-01T00:00:00Z.
+    const MIDNIGHT: i64 = 1_782_864_000;
+
+    fn clocks_at(real_s: i64, real_ns: i64) -> Clocks {
+        Clocks {
             host_mono_ns: 50 * S,
             engine_mono_ns: 50 * S,
-            realtime: now,
-        };
-        let leap = LeapInfo {
-            next_leap: Some((midnight, LeapSign::Positive)),
-            ..known()
-        };
-        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
-        assert_eq!(s.leap, ppsd_shm::LeapState::Positive);
-        assert_eq!(s.next_leap_utc_s, midnight);
-        let w = s.leap_window.unwrap();
-        // From 1 s before the leap second (23:59:58) to 1 s after midnight.
-        assert_eq!(w.start_realtime_ns, (midnight - 2) * S);
-        assert_eq!(w.end_realtime_ns, (midnight + 1) * S);
-        assert_eq!(w.start_mono_ns, 50 * S + 98 * S);
-        assert_eq!(w.end_mono_ns, 50 * S + 101 * S);
-        // The same list a day earlier: no leap tonight.
-        let clocks = Clocks {
-            realtime: Timestamp::new(midnight - 86_400 - 100, 0),
-            ..clocks
-        };
-        let s = to_state(&insync(50 * S), &leap, &clocks, &id());
-        assert_eq!((s.leap, s.leap_window), (ppsd_shm::LeapState::None, None));
+            realtime: Timestamp::new(real_s, real_ns),
+        }
     }
 
     #[test]
-    fn engine_announced_leap_and_states_map_through() {
-        let mut ts = insync(0);
-        ts.leap = EngineLeap::Negative;
-        ts.state = EngineSync::OutOfSync;
-        ts.bound_ns = i64::MAX;
-        let clocks = Clocks {
-            realtime: Timestamp::new(86_400 * 3 + 5, 0),
-            ..Clocks::default()
-        };
-        let s = to_state(&ts, &known(), &clocks, &id());
+    fn window_counts_the_leap_second_on_the_monotonic_clock() {
+        // Insertion ahead, 100 s before midnight: 23:59:58 is 98 s away, 00:00:01 is 102 s
+        // away (the inserted second lies between).
+        let mut ts = insync(50 * S);
+        leap_ahead(&mut ts, Leap::Insert, true);
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 100, 0), &id());
+        assert_eq!(s.leap, ppsd_shm::LeapState::Positive);
+        assert_eq!(s.next_leap_utc_s, MIDNIGHT);
+        let w = s.leap_window.unwrap();
+        assert_eq!(w.start_realtime_ns, (MIDNIGHT - 2) * S);
+        assert_eq!(w.end_realtime_ns, (MIDNIGHT + 1) * S);
+        assert_eq!((w.start_mono_ns, w.end_mono_ns), (148 * S, 152 * S));
+        // The repeated 23:59:59.5, leap applied: the window began 2.5 s ago, ends in 1.5 s.
+        leap_ahead(&mut ts, Leap::Insert, false);
+        let w = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 1, S / 2), &id())
+            .leap_window
+            .unwrap();
+        assert_eq!(
+            (w.start_mono_ns, w.end_mono_ns),
+            (50 * S - 5 * S / 2, 50 * S + 3 * S / 2)
+        );
+        // Deletion ahead, 100 s before: 00:00:01 is only 100 s away (23:59:59 skipped).
+        leap_ahead(&mut ts, Leap::Delete, true);
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT - 100, 0), &id());
         assert_eq!(s.leap, ppsd_shm::LeapState::Negative);
-        assert_eq!(s.next_leap_utc_s, 86_400 * 4);
-        assert_eq!(s.sync, ppsd_shm::SyncState::OutOfSync);
-        assert_eq!(s.error_bound_ns, i64::MAX as u64);
+        let w = s.leap_window.unwrap();
+        assert_eq!((w.start_mono_ns, w.end_mono_ns), (148 * S, 150 * S));
+        // After it, at 00:00:00.5: began 1.5 s ago, ends in 0.5 s.
+        ts.leap = EngineLeap::None;
+        leap_ahead(&mut ts, Leap::Delete, false);
+        ts.leap = EngineLeap::None;
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT, S / 2), &id());
+        assert_eq!((s.leap, s.next_leap_utc_s), (ppsd_shm::LeapState::None, 0));
+        let w = s.leap_window.unwrap();
+        assert_eq!(
+            (w.start_mono_ns, w.end_mono_ns),
+            (50 * S - 3 * S / 2, 50 * S + S / 2)
+        );
+        // No leap near: no window.
+        ts.leap_view = crate::engine::LeapView::default();
+        let s = to_state(&ts, &known(), &clocks_at(MIDNIGHT, 0), &id());
+        assert_eq!(s.leap_window, None);
+    }
+
+    #[test]
+    fn reader_refuses_inside_the_window_and_signs_outside_it() {
+        let dir = std::env::temp_dir().join(format!("ppsd-shm-leap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let mut p = ShmPublisher::create(&path, id()).unwrap();
+        let mut r = ppsd_shm::Reader::open(&path).unwrap();
+        let mut ts = insync(0);
+        leap_ahead(&mut ts, Leap::Insert, true);
+        let mut publish = |p: &mut ShmPublisher, real_s: i64| {
+            let now = ppsd_shm::monotonic_ns();
+            ts.updated_mono_ns = now;
+            ts.valid_until_mono_ns = now + 10 * S;
+            let clocks = Clocks {
+                host_mono_ns: now,
+                engine_mono_ns: now,
+                realtime: Timestamp::new(real_s, 0),
+            };
+            p.publish(&ts, &known(), &clocks);
+        };
+        // 23:59:59: inside [23:59:58, 00:00:01).
+        publish(&mut p, MIDNIGHT - 1);
+        let v = r.check();
+        assert_eq!(v.reason, Some(ppsd_shm::Reason::InLeapWindow), "{v:?}");
+        assert_eq!(v.leap, ppsd_shm::LeapState::Positive);
+        // An hour before: outside, may sign (the leap state is known).
+        publish(&mut p, MIDNIGHT - 3_600);
+        let v = r.check();
+        assert!(v.may_sign, "{v:?}");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

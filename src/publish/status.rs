@@ -26,6 +26,9 @@ pub struct StatusInfo<'a> {
     pub reference: &'a str,
     /// Configuration identifier (as in `/state`).
     pub config_version: u32,
+    /// The reference whose reading was handed to the engine last ("" for none): what
+    /// `leap_reference` names when the leap state comes from a reference.
+    pub leap_reference: &'a str,
 }
 
 /// The name of a servo state.
@@ -93,6 +96,11 @@ pub fn status(m: &Metrics, now: Stamp, info: &StatusInfo) -> Value {
         "published_state": ts.map(|t| t.state.as_str()),
         "expired": m.expired(now.mono_ns),
         "leap": leap_str(m),
+        "leap_source": ts.map(|t| t.leap_view.source.as_str()),
+        "leap_reference": ts
+            .filter(|t| t.leap_view.source == crate::engine::LeapSource::Reference)
+            .map(|_| info.leap_reference)
+            .filter(|r| !r.is_empty()),
         "tai_offset_s": m.tai_offset_s(),
         "error_bound_ns": bound,
         "declared_accuracy_ns": m.config().declared_accuracy_ns,
@@ -165,6 +173,7 @@ mod tests {
             pulse_source: "/dev/pps0",
             reference: "nts:ptbtime1.ptb.de",
             config_version: 0xbeef,
+            leap_reference: "nts:ptbtime1.ptb.de",
         }
     }
 
@@ -179,6 +188,10 @@ mod tests {
             last_pulse: Some(Timestamp::new(EPOCH, 5)),
             updated_mono_ns: at(10_000_000).mono_ns,
             valid_until_mono_ns: at(1_510_000_000).mono_ns,
+            leap_view: crate::engine::LeapView {
+                source: crate::engine::LeapSource::File,
+                ..Default::default()
+            },
             ..TrustState::default()
         };
         m.on_action(at(10_000_000), &Action::Publish(ts));
@@ -189,6 +202,20 @@ mod tests {
         assert_eq!(v["error_bound_ns"], 321);
         assert_eq!(v["offset_ns"], -12);
         assert_eq!(v["tai_offset_s"], 37);
+        assert_eq!(v["leap_source"], "file");
+        assert_eq!(
+            v["leap_reference"],
+            Value::Null,
+            "named only for a reference"
+        );
+        let mut by_ref = ts;
+        by_ref.leap_view.source = crate::engine::LeapSource::Reference;
+        m.on_action(at(20_000_000), &Action::Publish(by_ref));
+        let v = status(&m, at(500_000_000), &info());
+        assert_eq!(
+            (&v["leap_source"], &v["leap_reference"]),
+            (&json!("reference"), &json!("nts:ptbtime1.ptb.de"))
+        );
         assert_eq!(v["last_pulse"]["utc"], "2026-01-01T00:00:00.000000005Z");
         assert_eq!(v["last_pulse"]["age_ns"], 500_000_000 - 5);
         assert_eq!(v["last_trusted"]["sec"], EPOCH);
@@ -205,6 +232,7 @@ mod tests {
         let v = status(&m, at(0), &info());
         assert_eq!(v["state"], "UNKNOWN");
         assert_eq!(v["published_state"], Value::Null);
+        assert_eq!(v["leap_source"], Value::Null);
         assert_eq!(v["error_bound_ns"], Value::Null);
         let ts = TrustState {
             state: SyncState::InSync,

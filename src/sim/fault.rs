@@ -177,6 +177,8 @@ pub struct LeapEvent {
     pub sign: i64,
     /// From this true instant the reference announces it.
     pub announce_from_ns: i64,
+    /// The UTC midnight (Unix s) at which it takes effect, as the leap-seconds list gives it.
+    pub at_utc_s: i64,
 }
 
 /// UTC on the true timeline: `posix_utc(τ) = epoch + τ + adjustment(τ)`.
@@ -205,6 +207,7 @@ impl Utc {
                 day_end_ns,
                 sign: f.value.signum(),
                 announce_from_ns: f.start_ns,
+                at_utc_s: day_end_posix.div_euclid(NANOS_PER_SEC),
             });
             adjust -= f.value.signum() * NANOS_PER_SEC;
         }
@@ -231,6 +234,25 @@ impl Utc {
             }
         }
         adj
+    }
+
+    /// What the simulated world's leap-seconds list says at `tau`: the leap from its
+    /// announcement on (as a list updated then would), until 2 s after it.
+    pub fn notice(&self, tau: i64) -> crate::engine::LeapNotice {
+        for l in &self.leaps {
+            if l.announce_from_ns <= tau && tau < l.day_end_ns + 2 * NANOS_PER_SEC {
+                let leap = if l.sign > 0 {
+                    crate::engine::Leap::Insert
+                } else {
+                    crate::engine::Leap::Delete
+                };
+                return crate::engine::LeapNotice::Leap {
+                    at_utc_s: l.at_utc_s,
+                    leap,
+                };
+            }
+        }
+        crate::engine::LeapNotice::NoLeap
     }
 
     /// The leap the reference announces at `tau`.
@@ -295,6 +317,14 @@ mod tests {
         assert_eq!(utc.adjustment_ns(100 * S), -S);
         assert_eq!(utc.announced(50 * S), crate::engine::Leap::Insert);
         assert_eq!(utc.announced(100 * S), crate::engine::Leap::None);
+        assert_eq!(
+            utc.notice(50 * S),
+            crate::engine::LeapNotice::Leap {
+                at_utc_s: 86_400,
+                leap: crate::engine::Leap::Insert
+            }
+        );
+        assert_eq!(utc.notice(102 * S), crate::engine::LeapNotice::NoLeap);
         let s = FaultSchedule::new(vec![fault(FaultKind::Leap, 0, 0, -1)]);
         let utc = Utc::new(epoch, &s);
         assert_eq!(utc.adjustment_ns(99 * S - 1), 0);

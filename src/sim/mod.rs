@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod fault;
+pub mod leaptrace;
 pub mod limit;
 pub mod oscillator;
 pub mod pps;

@@ -26,6 +26,7 @@ use std::io::Write;
 
 use super::clock::SimClock;
 use super::fault::{FaultKind, FaultSchedule, Utc};
+use super::leaptrace::{self, LeapTrace};
 use super::limit::limit_rms_ns;
 use super::oscillator::Oscillator;
 use super::pps::SimPps;
@@ -34,7 +35,7 @@ use super::scenario::Scenario;
 use super::second;
 use super::tod;
 use crate::engine::servo::Servo;
-use crate::engine::{Action, Engine, Input, Stamp};
+use crate::engine::{Action, Engine, Input, LeapNotice, Stamp};
 use crate::io::{ClockWrite, DisciplinedClock, PulseSource, ScaledPpm};
 use crate::time::{Timestamp, NANOS_PER_SEC};
 
@@ -60,6 +61,7 @@ enum Ev {
     ClockChanged,
     KernelPoll,
     StallEnd,
+    LeapSample(usize),
 }
 
 /// How the driver runs.
@@ -112,6 +114,9 @@ struct World<'a> {
     last_pulse: Option<Timestamp>,
     opts: RunOptions,
     polls: Polls,
+    /// The leap notice last handed to the engine, as the daemon keeps it.
+    leap_notice: Option<LeapNotice>,
+    leap_trace: Option<LeapTrace>,
 }
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -142,6 +147,29 @@ pub fn run_with_options<'a>(
     trace: Option<&'a mut dyn Write>,
     opts: RunOptions,
 ) -> std::io::Result<Report> {
+    Ok(run_world(sc, servo, trace, opts, None)?.0)
+}
+
+/// Runs `sc` with `servo` as [`run`] does, recording the leap trace around each leap second.
+///
+/// # Errors
+/// Never in practice (no trace writer).
+pub fn run_with_leap_trace(
+    sc: &Scenario,
+    servo: Box<dyn Servo>,
+    leap_trace: LeapTrace,
+) -> std::io::Result<(Report, LeapTrace)> {
+    let (report, t) = run_world(sc, servo, None, RunOptions::default(), Some(leap_trace))?;
+    Ok((report, t.unwrap_or_default()))
+}
+
+fn run_world<'a>(
+    sc: &'a Scenario,
+    servo: Box<dyn Servo>,
+    trace: Option<&'a mut dyn Write>,
+    opts: RunOptions,
+    leap_trace: Option<LeapTrace>,
+) -> std::io::Result<(Report, Option<LeapTrace>)> {
     let started = std::time::Instant::now();
     let osc = Oscillator::new(sc.oscillator, rng(sc.seed, 1));
     let faults = FaultSchedule::new(sc.faults.clone());
@@ -169,6 +197,8 @@ pub fn run_with_options<'a>(
         last_pulse: None,
         opts,
         polls: Polls::default(),
+        leap_notice: None,
+        leap_trace,
     };
     if let Some(t) = w.trace.as_mut() {
         t.write_all(TRACE_HEADER.as_bytes())?;
@@ -196,7 +226,7 @@ pub fn run_with_options<'a>(
         .tracker
         .finish(sc.path.clone(), servo_name, sc.seed, limit);
     report.wall_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
-    Ok(report)
+    Ok((report, w.leap_trace.take()))
 }
 
 impl World<'_> {
@@ -277,7 +307,10 @@ impl World<'_> {
                 }
                 self.note_measurement();
             }
-            Ev::Tick if self.stalled(tau).is_none() => self.wake(tau, Input::Tick),
+            Ev::Tick if self.stalled(tau).is_none() => {
+                self.leap_notice(tau);
+                self.wake(tau, Input::Tick)
+            }
             Ev::Tod if self.stalled(tau).is_none() => {
                 let truth = self.true_offset(tau);
                 let wrong = self.faults.tod_wrong_s(tau);
@@ -286,6 +319,7 @@ impl World<'_> {
                 self.wake(tau, Input::Tod(sample));
             }
             Ev::Fetch | Ev::StallEnd | Ev::Tick | Ev::Tod => {}
+            Ev::LeapSample(i) => self.leap_sample(tau, i),
         }
         Ok(())
     }
@@ -339,7 +373,24 @@ impl World<'_> {
             self.push(t, Ev::Tod);
         }
         self.push(tau + NANOS_PER_SEC, Ev::Second);
+        if self.leap_trace.is_some() {
+            for i in 0..self.utc.leaps().len() {
+                if LeapTrace::wants(tau, self.utc.leaps()[i].day_end_ns) {
+                    self.push(tau + leaptrace::SAMPLE_AT_NS, Ev::LeapSample(i));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Hands the engine what the world's leap-seconds list says, when that changed (as the
+    /// daemon does before its renewal tick).
+    fn leap_notice(&mut self, tau: i64) {
+        let n = self.utc.notice(tau);
+        if self.leap_notice != Some(n) {
+            self.leap_notice = Some(n);
+            self.wake(tau, Input::LeapNotice(n));
+        }
     }
 
     /// Reads adjtimex for the engine, then hands it `input`, applying actions after each.
@@ -386,8 +437,20 @@ impl World<'_> {
                     // A failed write shows up at the next adjtimex read as a foreign change.
                     let _ = crate::apply::apply(&mut self.clock, &a);
                 }
-                Action::Publish(s) => self.tracker.publish(tau, s),
-                Action::Event(e) => self.tracker.event(tau, e),
+                Action::Publish(s) => {
+                    self.tracker.publish(tau, s);
+                    if let Some(t) = self.leap_trace.as_mut() {
+                        let mono = self.clock.monotonic_ns();
+                        let real = Timestamp::from_ns(self.clock.realtime_with(tau, 0.0));
+                        t.publish(s, mono, real);
+                    }
+                }
+                Action::Event(e) => {
+                    self.tracker.event(tau, e);
+                    if let Some(t) = self.leap_trace.as_mut() {
+                        t.event(tau, e);
+                    }
+                }
             }
         }
         self.actions = actions;
@@ -409,6 +472,21 @@ impl World<'_> {
         if let Some(row) = &mut self.row {
             row.measured_offset_ns = fresh.then_some(measured);
             row.freq_ppb = freq;
+        }
+    }
+
+    /// One leap-trace sample at true `tau` for leap `i`.
+    fn leap_sample(&mut self, tau: i64, i: usize) {
+        let Some(l) = self.utc.leaps().get(i).copied() else {
+            return;
+        };
+        let truth = self.true_offset(tau);
+        let mono = self.clock.monotonic_ns();
+        let real = Timestamp::from_ns(self.clock.realtime_with(tau, 0.0));
+        let kernel = self.clock.read().map(|s| s.state).unwrap_or_default();
+        let k = (tau - l.day_end_ns).div_euclid(NANOS_PER_SEC);
+        if let Some(t) = self.leap_trace.as_mut() {
+            t.sample((k, l.sign), mono, real, truth, kernel);
         }
     }
 

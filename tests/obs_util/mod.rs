@@ -121,6 +121,7 @@ pub fn info() -> StatusInfo<'static> {
         pulse_source: "sim:test",
         reference: "sim:tod",
         config_version: 0x1234_abcd,
+        leap_reference: "sim:tod",
     }
 }
 

@@ -79,8 +79,12 @@ fn record_identifiers_come_from_the_config_or_the_sources() {
     assert_eq!(id.pulse_source_id.as_string(), "pps:/dev/pps0");
     assert_eq!(id.reference_id.as_string(), "");
     assert_eq!(
-        (id.declared_accuracy_ns, id.leap_window_ns),
-        (1_000_000, 1_000_000_000)
+        (
+            id.declared_accuracy_ns,
+            id.leap_window_before_ns,
+            id.leap_window_after_ns
+        ),
+        (1_000_000, 2_000_000_000, 1_000_000_000)
     );
     cfg.reference.push(ReferenceSection {
         kind: ReferenceKind::Nts,

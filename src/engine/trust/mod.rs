@@ -424,6 +424,7 @@ impl Trust {
             valid_until_mono_ns: valid_until,
             reason,
             terms: terms.unwrap_or_default(),
+            leap_view: crate::engine::LeapView::default(),
         }
     }
 }

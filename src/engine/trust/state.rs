@@ -121,6 +121,9 @@ pub struct TrustState {
     pub reason: Reason,
     /// The terms of the bound (all zero when there is no bound).
     pub terms: BoundTerms,
+    /// The leap the leap state refers to, and where the leap state came from (set by the
+    /// engine after evaluation).
+    pub leap_view: crate::engine::LeapView,
 }
 
 /// Inputs to one evaluation that the trust engine does not track itself.

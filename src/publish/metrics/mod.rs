@@ -241,6 +241,12 @@ impl Metrics {
             EngineEvent::UntrustedBegan(_) | EngineEvent::UntrustedEnded(_) => {}
             EngineEvent::ReferenceDissents(_) | EngineEvent::VerificationLapsed { .. } => {}
             EngineEvent::LeapScheduled(_) => bump(&mut c.leap_events[0]),
+            EngineEvent::LeapArmed { .. }
+            | EngineEvent::LeapDisarmed { .. }
+            | EngineEvent::LeapVerified { .. }
+            | EngineEvent::LeapNotApplied { .. }
+            | EngineEvent::LeapDisagreement { .. }
+            | EngineEvent::LeapSource(_) => {}
             EngineEvent::LeapApplied(_) => {
                 bump(&mut c.leap_events[1]);
                 self.interval_from = None;

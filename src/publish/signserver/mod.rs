@@ -192,6 +192,36 @@ pub fn event_line(at: Timestamp, e: &EngineEvent) -> String {
             i.reason
         ),
         EngineEvent::LeapApplied(l) => format!("leap second applied ({l:?})"),
+        EngineEvent::LeapArmed {
+            leap,
+            at_utc_s,
+            source,
+        } => format!(
+            "leap second armed in the kernel ({leap:?} at {}, from {source:?})",
+            utc_ns(Timestamp::new(*at_utc_s, 0))
+        ),
+        EngineEvent::LeapDisarmed { leap, at_utc_s } => format!(
+            "leap second disarmed ({leap:?} at {}): no longer announced",
+            utc_ns(Timestamp::new(*at_utc_s, 0))
+        ),
+        EngineEvent::LeapVerified {
+            leap, as_expected, ..
+        } => format!(
+            "kernel leap states after the leap second ({leap:?}): {}",
+            if *as_expected {
+                "as expected"
+            } else {
+                "unexpected"
+            }
+        ),
+        EngineEvent::LeapNotApplied { leap, at_utc_s, .. } => format!(
+            "the kernel did not apply the leap second ({leap:?} at {})",
+            utc_ns(Timestamp::new(*at_utc_s, 0))
+        ),
+        EngineEvent::LeapDisagreement {
+            reference, list, ..
+        } => format!("a reference announces {reference:?}, the leap list {list:?}"),
+        EngineEvent::LeapSource(src) => format!("leap state now from {src:?}"),
     };
     format!("{} {what}", utc_ns(at))
 }
