@@ -9,12 +9,13 @@
 # reader sign had the true error within the published bound (no false INSYNC), and the clock
 # agreed with true UTC after midnight. Sourced by /init (see /kt/lib.sh); busybox sh.
 #
-# With PPSD_KERNEL_TEST_LEAP_WARNS=1 on the host (ppsd.leap_warns=1 on the guest's command
-# line) the SHM reference also announces the leap (NTP leap indicator 1 during the last day),
-# as a GNSS receiver does; by default the leap file is ppsd's only source.
+# Here the SHM reference also announces the leap (NTP leap indicator 1 during the last day),
+# as a GNSS receiver does, and ppsd arms the kernel from that; the leap file gives the
+# published leap state and window. scenarios/leap-file.sh runs this with the leap file as
+# ppsd's only source (LEAP_REFERENCE_WARNS=0).
 LEAP_AT=1798761600
 LEAP_LEAD_S=150
-LEAP_REFERENCE_WARNS=$(kt_cmdline leap_warns)
+LEAP_REFERENCE_WARNS=${LEAP_REFERENCE_WARNS:-1}
 
 date -s "@$((LEAP_AT - LEAP_LEAD_S))" >/dev/null
 kt_emit "NOTE guest clock set to $(date -u '+%Y-%m-%dT%H:%M:%SZ'), leap at @$LEAP_AT"
