@@ -10,6 +10,13 @@
 
 KT_RESULTS=/dev/ttyS1
 KT_PULSE_PID=
+KT_PPSD_PID=
+# ppsd's record, configuration and log (JSON lines on stderr) in the daemon scenarios.
+KT_SHM=/run/ppsd/state
+KT_PPSD_CONFIG=/run/ppsd.toml
+KT_PPSD_LOG=/run/ppsd.log
+# The NTP SHM unit the generator writes as the guest's time-of-day reference.
+KT_SHM_UNIT=2
 
 # kt_emit TEXT...: one result line to the results port and the console.
 kt_emit() {
@@ -90,6 +97,94 @@ kt_pulse_stop() {
 	KT_PULSE_PID=
 }
 
+# kt_capture_delay_ns: the emulated "cable and capture" delay between the generator's schedule
+# (the true second) and the kernel's stamp under icount: the port write lands 4.4-4.6 us after
+# the schedule and pps_parport stamps it 3.8 us later (docs/kernel-test.md), as an operator
+# would measure and set pps.delay_ns. Under realtime guest time it varies by milliseconds with
+# host load, so it is left at 0 there.
+kt_capture_delay_ns() {
+	if [ "$(kt_cmdline clock)" = realtime ]; then echo 0; else echo 8200; fi
+}
+
+# kt_ppsd_config [TOML...]: writes $KT_PPSD_CONFIG for `ppsd run` in real mode: /dev/pps0
+# (pps.delay_ns from kt_capture_delay_ns),
+# CLOCK_REALTIME, the generator's NTP SHM segment as the reference (read every second), no
+# leap file, record $KT_SHM, JSON log. Each argument is appended as one more line, so a
+# scenario adds tables (`[trust]`, `declared_accuracy_ns = 20000`); sections above are
+# closed by then, so extra keys must come under their own table header.
+kt_ppsd_config() {
+	{
+		printf '[pps]\ndevice = "/dev/pps0"\ndelay_ns = %s\n' "$(kt_capture_delay_ns)"
+		printf '[[reference]]\nkind = "shm"\nunit = %s\ninterval_s = 1\ntimeout_ms = 500\n' "$KT_SHM_UNIT"
+		printf '[shm]\npath = "%s"\n' "$KT_SHM"
+		printf '[log]\nformat = "json"\nlevel = "info"\n'
+		printf '[runtime]\nlock_file = "/run/ppsd/ppsd.lock"\nledger_file = "/run/ppsd/ledger.jsonl"\n'
+		for line in "$@"; do printf '%s\n' "$line"; done
+	} >"$KT_PPSD_CONFIG"
+	grep -q '^\[leap\]' "$KT_PPSD_CONFIG" || printf '[leap]\nfile = ""\n' >>"$KT_PPSD_CONFIG"
+}
+
+# kt_ppsd_start: starts `ppsd run --config $KT_PPSD_CONFIG` in the background (log in
+# $KT_PPSD_LOG) after checking the configuration; sets KT_PPSD_PID.
+kt_ppsd_start() {
+	if ! out=$(ppsd check-config "$KT_PPSD_CONFIG" 2>&1); then
+		kt_emit "CHECK ppsd.config FAIL $(echo "$out" | head -n 3 | tr '\n' ' ')"
+		return 1
+	fi
+	ppsd run --config "$KT_PPSD_CONFIG" >/run/ppsd.out 2>"$KT_PPSD_LOG" &
+	KT_PPSD_PID=$!
+	kt_emit "NOTE ppsd started, pid $KT_PPSD_PID, at uptime $(kt_uptime) s"
+}
+
+# kt_ppsd_stop: SIGTERM to ppsd (if running) and wait; prints its log on the console.
+kt_ppsd_stop() {
+	if [ -n "$KT_PPSD_PID" ]; then
+		kill "$KT_PPSD_PID" 2>/dev/null
+		wait "$KT_PPSD_PID" 2>/dev/null
+		KT_PPSD_PID=
+	fi
+	kt_ppsd_show_log
+}
+
+# kt_ppsd_show_log: ppsd's log on the console (which the host prints when a scenario fails).
+kt_ppsd_show_log() {
+	echo "kt: ---- ppsd log ($KT_PPSD_LOG) ----"
+	cat "$KT_PPSD_LOG" 2>/dev/null
+	echo "kt: ---- end of ppsd log ----"
+}
+
+# kt_wait_insync CHECK TIMEOUT_S: waits until a reader may sign (ppsd-shm-check exit 0),
+# polling every 0.5 s of guest time; emits CHECK (PASS with the time taken) and a MEASURE.
+kt_wait_insync() {
+	t0=$(kt_uptime)
+	i=0
+	while [ $i -lt $(($2 * 2)) ]; do
+		if ppsd-shm-check "$KT_SHM" >/run/shm-check.out 2>&1; then
+			t1=$(kt_uptime)
+			took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+			kt_emit "MEASURE $1 $took s"
+			kt_emit "CHECK $1 PASS may sign $took s after ppsd started: $(cat /run/shm-check.out)"
+			return 0
+		fi
+		sleep 0.5
+		i=$((i + 1))
+	done
+	kt_emit "CHECK $1 FAIL not INSYNC $2 s after ppsd started: $(cat /run/shm-check.out)"
+	ppsd-shm-check --snapshot "$KT_SHM" 2>&1 | sed 's/^/kt: /'
+	return 1
+}
+
+# kt_log_event CHECK EVENT [WHAT [TEXT]]: checks ppsd's JSON log holds an `"event":"EVENT"`
+# record (containing TEXT, if given).
+kt_log_event() {
+	line=$(grep "\"event\":\"$2\"" "$KT_PPSD_LOG" | grep -F -e "${4:-}" | head -n 1)
+	if [ -n "$line" ]; then
+		kt_emit "CHECK $1 PASS ${3:-logged}: $line"
+	else
+		kt_emit "CHECK $1 FAIL no $2 event ${4:+with $4 }in ppsd's log"
+	fi
+}
+
 # kt_main: what /init runs: boot line, modules, the scenario, END, power off.
 kt_main() {
 	scenario=$(kt_cmdline scenario)
@@ -105,6 +200,7 @@ kt_main() {
 		fi
 	fi
 	kt_pulse_stop
+	[ -z "$KT_PPSD_PID" ] || kt_ppsd_stop
 	echo "kt: dmesg lines about pps/parport:"
 	dmesg | grep -Ei 'pps|parport' | tail -n 20
 	kt_emit "END $scenario uptime_s=$(kt_uptime)"

@@ -4,15 +4,17 @@
 //! Subcommands: `pulse` fires the parallel-port pulse train that `pps_parport` turns into
 //! `/dev/pps0` events; `sys` exercises ppsd's kernel layer (`src/sys/`) on the guest's real
 //! kernel, including writes to the guest's own clock, and records how the kernel answers poll; `probe-check` checks what `ppsd probe`
-//! printed against the generator's log. Every result is one `CHECK name PASS|FAIL detail` or
+//! printed against the generator's log. The daemon scenarios' checks (`lock-check`,
+//! `foreign-step`, `expiry`, `trace`) read ppsd's record, adjtimex and the generator's log. Every result is one `CHECK name PASS|FAIL detail` or
 //! `MEASURE name value unit` line on stdout, which the guest forwards to the host.
 //!
-//! It must never run on the host: `pulse` pokes I/O ports through `/dev/port` and `sys` sets
-//! the clock, so both refuse to start unless the kernel command line carries the guest marker
+//! It must never run on the host: `pulse` pokes I/O ports through `/dev/port`, `sys` and
+//! `foreign-step` set the clock and `expiry` kills ppsd, so all but `probe-check` refuse to start unless the kernel command line carries the guest marker
 //! [`GUEST_MARKER`], which only the test's qemu boot passes. It holds no `unsafe`.
 
 #![forbid(unsafe_code)]
 
+mod daemon_checks;
 mod port;
 mod pps_poll;
 mod probe_check;
@@ -20,6 +22,7 @@ mod pulse;
 mod report;
 mod sys_clock;
 mod sys_pps;
+mod truth;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +58,14 @@ enum Command {
     },
     /// Check `ppsd probe` output against the pulse generator's log.
     ProbeCheck(probe_check::Args),
+    /// Check a locked ppsd: INSYNC, kernel frequency, STA_UNSYNC, the clock's true offset.
+    LockCheck(daemon_checks::LockArgs),
+    /// Step CLOCK_REALTIME (clock_settime) and time ppsd's OUT_OF_SYNC in its record.
+    ForeignStep(daemon_checks::StepArgs),
+    /// SIGKILL ppsd and time the record's expiry for readers; then watch the kernel.
+    Expiry(daemon_checks::ExpiryArgs),
+    /// Sample record, kernel and true time across pulse loss or a leap second, and check.
+    Trace(daemon_checks::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +95,10 @@ fn main() -> ExitCode {
             report.exit_code()
         }
         Command::ProbeCheck(args) => probe_check::run(&args),
+        Command::LockCheck(args) => daemon_checks::lock_check(&args),
+        Command::ForeignStep(args) => daemon_checks::foreign_step(&args),
+        Command::Expiry(args) => daemon_checks::expiry(&args),
+        Command::Trace(args) => daemon_checks::trace(&args),
     }
 }
 

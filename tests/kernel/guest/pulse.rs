@@ -10,8 +10,19 @@
 //! raw clock. The first pulse comes at the next whole second of CLOCK_REALTIME at least half a
 //! second away, plus `--phase-us`.
 //!
+//! Each pulse is labelled with the UTC second it marks: the first with the whole second of
+//! CLOCK_REALTIME it is aimed at, pulse `k` with that plus `k` ([`Labels`]; with
+//! `--leap-insert-at M`, a leap second is inserted before POSIX second `M`, which the leap
+//! second itself shares with the second before it, as the kernel's clock shows it). With
+//! `--shm-unit N` the generator is also the guest's time-of-day reference: it starts
+//! `ntpshm N` (`--shm-writer`) and hands it, after each pulse, the label as the reference's
+//! time and CLOCK_REALTIME read at the pulse as the receive time, and with `--announce-leap`
+//! the leap indicator (insert during the last day before `M`), so ppsd can number the seconds
+//! with no network.
+//!
 //! One line per event on stdout, integers only (absolute times never pass through `f64`):
-//! `start ...`, then `pulse k=.. target_raw_ns=.. raw_ns=.. rt_before_ns=.. rt_after_ns=..`,
+//! `start ...`, then `pulse k=.. target_raw_ns=.. raw_ns=.. rt_before_ns=.. rt_after_ns=..
+//! label_s=..`,
 //! or `missed k=.. late_ns=..` when the generator woke more than half a period late and
 //! skipped a pulse rather than fire it at the wrong time, and `stop fired=..` at the end.
 //! SIGTERM or SIGINT stops it at once, but never between firing a pulse and logging it: the
@@ -24,7 +35,10 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use ppsd::sys::clock::ClockId;
 use ppsd::time::NANOS_PER_SEC;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
@@ -40,6 +54,19 @@ pub struct Args {
     /// Stop after this many pulses (default: until killed).
     #[arg(long)]
     pub count: Option<u64>,
+    /// Also be the time-of-day reference: NTP SHM segment UNIT, written by `--shm-writer`.
+    #[arg(long, value_name = "UNIT")]
+    pub shm_unit: Option<u8>,
+    /// The program that writes the SHM segment (`ntpshm UNIT`, samples on its stdin).
+    #[arg(long, default_value = "/bin/ntpshm")]
+    pub shm_writer: PathBuf,
+    /// POSIX second (a UTC midnight) before which a leap second is inserted: labels follow it.
+    #[arg(long, value_name = "SEC")]
+    pub leap_insert_at: Option<i64>,
+    /// Announce the `--leap-insert-at` leap in the SHM samples (leap indicator 1 during its
+    /// last day); without it the reference never warns of it.
+    #[arg(long, requires = "leap_insert_at")]
+    pub announce_leap: bool,
 }
 
 /// Below this much time left, the generator spins on the raw clock instead of sleeping. TCG
@@ -86,12 +113,99 @@ impl Schedule {
 /// second after `rt_now_ns`, plus `phase_ns`, mapped onto the raw clock read at the same time
 /// (`raw_now_ns`).
 pub fn first_pulse_raw_ns(rt_now_ns: i64, raw_now_ns: i64, phase_ns: i64) -> i64 {
+    raw_now_ns + wait_to_aimed_second(rt_now_ns) + phase_ns
+}
+
+/// The whole second of CLOCK_REALTIME the first pulse is aimed at (see
+/// [`first_pulse_raw_ns`]): the first pulse's label.
+pub fn aimed_second(rt_now_ns: i64) -> i64 {
+    (rt_now_ns + wait_to_aimed_second(rt_now_ns)).div_euclid(NANOS_PER_SEC)
+}
+
+fn wait_to_aimed_second(rt_now_ns: i64) -> i64 {
     let into_second = rt_now_ns.rem_euclid(NANOS_PER_SEC);
     let mut wait = NANOS_PER_SEC - into_second;
     if wait < NANOS_PER_SEC / 2 {
         wait += NANOS_PER_SEC;
     }
-    raw_now_ns + wait + phase_ns
+    wait
+}
+
+/// The UTC second each pulse marks, as POSIX seconds, and the NTP leap indicator a reference
+/// gives with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Labels {
+    /// Label of pulse 0.
+    pub first_s: i64,
+    /// A leap second is inserted before this POSIX second (a UTC midnight).
+    pub leap_insert_at: Option<i64>,
+}
+
+impl Labels {
+    /// Label of pulse `k`. From the inserted second on, labels run one behind the count: the
+    /// leap second (23:59:60) has the POSIX second of 23:59:59, as the kernel's clock shows.
+    pub fn label(&self, k: u64) -> i64 {
+        let n = self
+            .first_s
+            .saturating_add(i64::try_from(k).unwrap_or(i64::MAX));
+        match self.leap_insert_at {
+            Some(m) if n >= m => n - 1,
+            _ => n,
+        }
+    }
+
+    /// NTP leap indicator with pulse `k`: 1 (insert at the end of the day) during the UTC day
+    /// that ends with the leap, before the leap second; 0 otherwise.
+    pub fn leap_indicator(&self, k: u64) -> u8 {
+        let n = self
+            .first_s
+            .saturating_add(i64::try_from(k).unwrap_or(i64::MAX));
+        match self.leap_insert_at {
+            Some(m) if n < m && n >= m - 86_400 => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The SHM writer process and the pipe to it.
+struct ShmFeed {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+impl ShmFeed {
+    fn start(writer: &PathBuf, unit: u8) -> Result<ShmFeed, String> {
+        let mut child = Command::new(writer)
+            .arg(unit.to_string())
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: cannot start: {e}", writer.display()))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| format!("{}: no stdin pipe", writer.display()))?;
+        Ok(ShmFeed { child, stdin })
+    }
+
+    /// One sample: the pulse's label, CLOCK_REALTIME at the pulse, the leap indicator.
+    fn send(&mut self, label_s: i64, rt_ns: i64, leap: u8) -> Result<(), String> {
+        let line = format!(
+            "{label_s} {} {} {leap}\n",
+            rt_ns.div_euclid(NANOS_PER_SEC),
+            rt_ns.rem_euclid(NANOS_PER_SEC)
+        );
+        self.stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("SHM writer: {e}"))
+    }
+
+    /// Closes the pipe (the writer clears `valid` and exits) and waits for it.
+    fn finish(self) {
+        let ShmFeed { mut child, stdin } = self;
+        drop(stdin);
+        let _ = child.wait();
+    }
 }
 
 /// Runs the generator until `--count` pulses or SIGTERM.
@@ -115,15 +229,38 @@ fn generate(args: &Args) -> Result<(), String> {
     let raw = ClockId::MonotonicRaw.now().as_ns();
     let first = first_pulse_raw_ns(rt, raw, args.phase_us * 1_000);
     let schedule = Schedule::new(first, args.ppm)?;
+    let labels = Labels {
+        first_s: aimed_second(rt),
+        leap_insert_at: args.leap_insert_at,
+    };
+    let mut feed = match args.shm_unit {
+        Some(unit) => Some(ShmFeed::start(&args.shm_writer, unit)?),
+        None => None,
+    };
     println!(
-        "start ppm={} period_ns={} first_raw_ns={}",
-        args.ppm, schedule.period_ns, schedule.first_raw_ns
+        "start ppm={} period_ns={} first_raw_ns={} first_label_s={}",
+        args.ppm, schedule.period_ns, schedule.first_raw_ns, labels.first_s
     );
+    let result = fire_train(args, &schedule, &labels, &port, &stop, feed.as_mut());
+    if let Some(feed) = feed {
+        feed.finish();
+    }
+    result
+}
+
+fn fire_train(
+    args: &Args,
+    schedule: &Schedule,
+    labels: &Labels,
+    port: &ParallelPort,
+    stop: &Receiver<()>,
+    mut feed: Option<&mut ShmFeed>,
+) -> Result<(), String> {
     let mut fired = 0_u64;
     let mut k = 0_u64;
     while args.count.map_or(true, |n| fired < n) {
         let target = schedule.at(k);
-        if !wait_until_raw(target, &stop) {
+        if !wait_until_raw(target, stop) {
             break;
         }
         let late = ClockId::MonotonicRaw.now().as_ns() - target;
@@ -131,13 +268,23 @@ fn generate(args: &Args) -> Result<(), String> {
             println!("missed k={k} late_ns={late}");
         } else {
             let f = port.fire()?;
+            let label = labels.label(k);
             println!(
-                "pulse k={k} target_raw_ns={target} raw_ns={} rt_before_ns={} rt_after_ns={}",
+                "pulse k={k} target_raw_ns={target} raw_ns={} rt_before_ns={} rt_after_ns={} \
+                 label_s={label}",
                 f.raw.as_ns(),
                 f.rt_before.as_ns(),
                 f.rt_after.as_ns()
             );
             fired += 1;
+            if let Some(feed) = feed.as_deref_mut() {
+                let leap = if args.announce_leap {
+                    labels.leap_indicator(k)
+                } else {
+                    0
+                };
+                feed.send(label, f.rt_before.as_ns(), leap)?;
+            }
         }
         k += 1;
     }
@@ -199,6 +346,46 @@ mod tests {
         assert_eq!(Schedule::new(0, -12.3456).unwrap().period_ns, 999_987_654);
         assert!(Schedule::new(0, 500.1).is_err());
         assert!(Schedule::new(0, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn labels_count_seconds_and_share_one_across_an_inserted_leap() {
+        let midnight = 1_800_000_000 / 86_400 * 86_400 + 86_400;
+        let l = Labels {
+            first_s: midnight - 3,
+            leap_insert_at: Some(midnight),
+        };
+        let got: Vec<(i64, u8)> = (0..6).map(|k| (l.label(k), l.leap_indicator(k))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (midnight - 3, 1),
+                (midnight - 2, 1),
+                (midnight - 1, 1),
+                (midnight - 1, 0),
+                (midnight, 0),
+                (midnight + 1, 0),
+            ]
+        );
+        let plain = Labels {
+            first_s: 7,
+            leap_insert_at: None,
+        };
+        assert_eq!((plain.label(5), plain.leap_indicator(5)), (12, 0));
+        // The leap is announced during its own day only.
+        let early = Labels {
+            first_s: midnight - 86_401,
+            leap_insert_at: Some(midnight),
+        };
+        assert_eq!((early.leap_indicator(0), early.leap_indicator(1)), (0, 1));
+    }
+
+    #[test]
+    fn first_pulse_label_is_the_second_it_is_aimed_at() {
+        let sec = 1_700_000_000 * NANOS_PER_SEC;
+        assert_eq!(aimed_second(sec + 300_000_000), 1_700_000_001);
+        assert_eq!(aimed_second(sec + 800_000_000), 1_700_000_002);
+        assert_eq!(aimed_second(sec), 1_700_000_001);
     }
 
     #[test]
