@@ -242,8 +242,10 @@ impl World for SimWorld {
             .map(|Reverse((tau, _, _))| self.start_host_ns.saturating_add(*tau))
     }
 
+    /// The world's own list only when the scenario plays a leap second; otherwise the
+    /// configured leap file speaks, as in real mode (an expired file stays UNKNOWN).
     fn leap_notice(&self) -> Option<crate::engine::LeapNotice> {
-        Some(self.utc.notice(self.clock.true_now()))
+        (!self.utc.leaps().is_empty()).then(|| self.utc.notice(self.clock.true_now()))
     }
 }
 
