@@ -108,11 +108,16 @@ pub struct TrustSection {
     pub holdover_horizon_s: i64,
 }
 
+/// The daemon's default declared accuracy: 100 ms, ten times inside the 1 s that ETSI EN 319
+/// 421 allows. A TSA sets its own policy's figure; this default keeps the adjtimex poll that
+/// guards against foreign clock writes cheap (docs/trust.md, "How often adjtimex is read").
+pub const DEFAULT_DECLARED_ACCURACY_NS: i64 = 100_000_000;
+
 impl Default for TrustSection {
     fn default() -> TrustSection {
         let t = TrustConfig::default();
         TrustSection {
-            declared_accuracy_ns: t.declared_accuracy_ns,
+            declared_accuracy_ns: DEFAULT_DECLARED_ACCURACY_NS,
             static_uncertainty_ns: t.static_uncertainty_ns,
             k_sigma: t.k_sigma,
             drift_bound_ppb_per_s: t.drift_bound_ppb_per_s,

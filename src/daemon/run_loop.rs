@@ -232,6 +232,9 @@ impl<W: World> Daemon<W> {
             servo = self.engine.servo_name(),
             "ppsd running"
         );
+        // The leap state is known before anything is published.
+        self.world.advance(host_now());
+        self.send_leap_notice();
         let mut events = Events::with_capacity(16);
         let result = loop {
             let now = host_now();
@@ -666,11 +669,18 @@ fn config_version(cfg: &Config) -> u32 {
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
+/// `scenarios/clean-lab.toml` → `clean-lab`; `clean-lab.toml (built in)` → `clean-lab`.
+fn scenario_name(path: &str) -> &str {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.split(".toml").next().unwrap_or(file)
+}
+
 /// The identifiers in the record: configured, or derived from the device (or scenario) and
 /// the first reference.
 fn identity(cfg: &Config, scenario: Option<&str>) -> Identity {
     let pulse = match (cfg.shm.pulse_source_id.as_str(), scenario) {
-        ("", Some(sc)) => format!("sim:{sc}"),
+        // The scenario's file name: a path would not fit the record's 32 bytes.
+        ("", Some(sc)) => format!("sim:{}", scenario_name(sc)),
         ("", None) => format!("pps:{}", cfg.pps.device.display()),
         (id, _) => id.to_string(),
     };
