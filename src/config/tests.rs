@@ -11,7 +11,11 @@ fn err(text: &str) -> String {
 fn empty_file_gives_every_default() {
     let cfg = parse("ppsd.toml", "").unwrap();
     assert_eq!(cfg, Config::default());
-    let e = cfg.engine();
+    let mut e = cfg.engine();
+    // The one default the daemon chooses apart from the engine's (simulator's): the declared
+    // accuracy.
+    assert_eq!(e.trust.declared_accuracy_ns, 100_000_000);
+    e.trust.declared_accuracy_ns = EngineConfig::default().trust.declared_accuracy_ns;
     assert_eq!(
         e,
         EngineConfig::default(),

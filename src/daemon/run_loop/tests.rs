@@ -84,7 +84,7 @@ fn record_identifiers_come_from_the_config_or_the_sources() {
             id.leap_window_before_ns,
             id.leap_window_after_ns
         ),
-        (1_000_000, 2_000_000_000, 1_000_000_000)
+        (100_000_000, 2_000_000_000, 1_000_000_000)
     );
     cfg.reference.push(ReferenceSection {
         kind: ReferenceKind::Nts,
