@@ -211,7 +211,7 @@ pub fn event(e: &EngineEvent) {
         EngineEvent::UntrustedEnded(i) => {
             info!(event = "untrusted_ended", reason = ?i.reason,
                 start = %utc_ns(i.start), end = %utc_ns(i.end), duration_ns = i.duration_ns,
-                worst_state = i.worst_state.as_str(), worst_bound_ns = i.worst_bound_ns.unwrap_or(-1),
+                worst_state = i.worst_state.as_str(), worst_bound_ns = i.worst_bound_ns,
                 "untrusted interval over after {} ms", i.duration_ns / 1_000_000);
         }
         EngineEvent::LeapApplied(l) => {
