@@ -31,14 +31,19 @@ fn the_bad_start_scenario_reaches_insync_on_every_seed() {
             (0, 0),
             "seed {seed}"
         );
-        // INSYNC within two minutes of the start and from then on.
+        // INSYNC within three minutes of the start (at most 120 pulses set aside, then the
+        // good pulses the trust engine asks for) and from then on.
         assert!(
-            r.insync_s >= r.duration_s - 120,
+            r.insync_s >= r.duration_s - 180,
             "seed {seed}: INSYNC only {} s of {}",
             r.insync_s,
             r.duration_s
         );
-        assert!(r.pulses_rejected < 60, "seed {seed}: {}", r.pulses_rejected);
+        assert!(
+            r.pulses_rejected <= 130,
+            "seed {seed}: {}",
+            r.pulses_rejected
+        );
     }
 }
 
@@ -79,7 +84,7 @@ fn a_sweep_of_bad_starts_all_reach_insync() {
         );
         let late = r.duration_s - r.insync_s;
         assert!(
-            late <= 120,
+            late <= 180,
             "trial {trial} ({freq} ppm, {offset} ns, {early:?}): INSYNC only {} s",
             r.insync_s
         );

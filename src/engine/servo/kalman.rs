@@ -8,9 +8,10 @@
 //! The servo also refuses to follow a pulse train that suddenly moves: consistent outliers put
 //! it in suspicion, where pulses are set aside and the clock holds its frequency, until the
 //! train returns or the move has persisted long enough to be accepted and reported. While the
-//! clock has never been trusted, pulses that keep contradicting the model for
-//! `reacquire_pulses` in a row mean the model is wrong, not the train: the servo restarts
-//! acquisition from the line through those pulses (`aside.rs`) instead of rejecting forever.
+//! clock has never been trusted, pulses set aside for `reacquire_pulses` in a row that run at
+//! another rate than the model's frequency mean the model is wrong, not the train: the servo
+//! restarts acquisition from the line through those pulses (`aside.rs`) instead of rejecting
+//! forever.
 //!
 //! For the trust engine it exposes its phase model ([`PhaseModel`]) with two empirical checks
 //! of that model (`check.rs`): the prediction errors it really makes, and the wander of the
@@ -35,6 +36,9 @@ const GATE_SIGMAS: f64 = 5.0;
 const SHIFT_COUNT: u32 = 3;
 /// Accepted samples before the outlier gate is applied (the first ones define the train).
 const GATE_AFTER: u32 = 4;
+/// While acquiring, pulses set aside for this many times `reacquire_pulses` in a row restart
+/// acquisition even when their rate does not contradict the model's frequency by the gate.
+const REACQUIRE_ANYWAY: u32 = 6;
 
 const NS_PER_S: f64 = 1.0e9;
 
@@ -49,7 +53,9 @@ pub struct KalmanConfig {
     /// longest run of scattered outliers it sets aside once the clock has been trusted.
     pub shift_accept_pulses: u32,
     /// Pulses set aside in a row, while the clock has never been trusted, after which the
-    /// servo takes its model for wrong and restarts acquisition from those pulses (at least 3).
+    /// servo restarts acquisition from those pulses if they run at another rate than its
+    /// model's frequency (at least 3; checked again at every further pulse set aside), and
+    /// after six times as many whatever their rate.
     pub reacquire_pulses: u32,
 }
 
@@ -303,6 +309,20 @@ impl KalmanServo {
         self.r().sqrt()
     }
 
+    /// True when the pulses set aside run away from the prediction at another rate than the
+    /// model's frequency: the slope of their free-running phase differs from the model's
+    /// natural frequency by more than the gate. A moved train keeps the model's rate (its
+    /// pulses sit a constant distance away) and is not a wrong model.
+    fn frequency_contradicted(&self, t_ns: i64) -> bool {
+        let Some(line) = self.aside.fit(t_ns, self.r()) else {
+            return false;
+        };
+        let f = self.bank.best();
+        let var = line.var_slope + f.pyy.max(0.0);
+        let d = line.slope_ppb - f.y;
+        d * d > GATE_SIGMAS * GATE_SIGMAS * var
+    }
+
     /// The model is wrong: starts acquisition over from the line through the pulses set aside
     /// (their free-running phase gives the natural frequency error without the model), taking
     /// the pulse `z` at `s.pulse_ns` as the first of the new model, and sets the frequency that
@@ -386,7 +406,13 @@ impl Servo for KalmanServo {
                         } else {
                             self.aside.add(s.pulse_ns, z - self.ctrl_total);
                         }
-                        if s.acquiring && self.aside.count() >= self.cfg.reacquire_pulses.max(3) {
+                        let n = self.aside.count();
+                        let min = self.cfg.reacquire_pulses.max(3);
+                        if s.acquiring
+                            && n >= min
+                            && (self.frequency_contradicted(s.pulse_ns)
+                                || n >= min.saturating_mul(REACQUIRE_ANYWAY))
+                        {
                             return self.restart_from_aside(z, s);
                         }
                         if report.is_none()
@@ -427,9 +453,6 @@ impl Servo for KalmanServo {
         }
         self.samples += 1;
         self.note_phase(s.pulse_ns, z);
-        // A step while acquiring under suspicion: the clock jumps onto the pulses the servo
-        // was setting aside, so the suspicion goes and acquisition restarts from here.
-        let restarted = far && s.acquiring && self.suspicion.take().is_some();
         if far {
             let step = -self.bank.best().x.round() as i64;
             self.close_segment(s.local_ns);
@@ -443,7 +466,6 @@ impl Servo for KalmanServo {
             let freq = self.set_freq(hold, s.local_ns, max);
             return ServoOutput {
                 step_ns: Some(step),
-                restarted,
                 ..ServoOutput::freq(freq, ServoState::Jump)
             };
         }
