@@ -331,12 +331,19 @@ impl Engine {
             out.push(Action::Event(EngineEvent::PulseRegained { gap_ns }));
         }
         let may_step = !self.trust.ever_trusted() || self.cfg.allow_step_after_trust;
+        self.servo.set_acquiring(!self.trust.ever_trusted());
         let sample = self
             .servo
             .sample(m.offset_ns, pulse_mono, at.mono_ns, may_step);
         if let Some(shift) = sample.shift {
             out.push(Action::Event(EngineEvent::PulseTrainShift(shift)));
             self.trust.pulse_train_shift(shift);
+        }
+        if sample.restarted {
+            // The servo's model was wrong, not the train: acquisition starts over.
+            let freq_ppb = sample.freq_ppb;
+            out.push(Action::Event(EngineEvent::FrequencyReset { freq_ppb }));
+            self.trust.model_restarted();
         }
         if sample.rejected {
             let offset_ns = m.offset_ns;

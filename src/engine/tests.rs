@@ -264,3 +264,50 @@ fn a_leap_the_kernel_does_not_apply_makes_the_state_out_of_sync() {
     assert_eq!(e.published().state, SyncState::OutOfSync);
     assert_eq!(e.published().leap, LeapState::None);
 }
+
+#[test]
+fn a_wrong_early_model_restarts_with_a_frequency_reset_and_reaches_insync() {
+    // The bad start of the real-kernel test, closed loop: a clock 20 ppm fast, the first three
+    // pulses captured µs off, so the Kalman servo's first frequency is wrong. It must not set
+    // pulses aside for ever: it restarts (logged as a frequency reset) and the clock is INSYNC.
+    let mut e = Engine::new(EngineConfig::default(), servo::by_name("kalman").unwrap());
+    let mut out = Vec::new();
+    e.handle(at(0), &kernel(ScaledPpm(0)), &mut out);
+    let (y, early) = (20_000.0, [-9_449.0, 8_833.0, 6_708.0]);
+    let (mut x, mut u) = (200_000.0_f64, 0.0_f64);
+    let (mut resets, mut rejected, mut insync_at) = (0, 0, None);
+    for k in 1..200_i64 {
+        out.clear();
+        let jitter = early.get(k as usize - 1).copied().unwrap_or(0.0);
+        let t = k * S + 10_000_000;
+        e.handle(
+            at(t),
+            &pulse(k as u32, k, (x + jitter).round() as i64),
+            &mut out,
+        );
+        if k == 1 {
+            e.handle(at(t), &Input::Tod(TodSample::default()), &mut out);
+        }
+        for a in &out {
+            match a {
+                Action::Event(EngineEvent::FrequencyReset { .. }) => resets += 1,
+                Action::Event(EngineEvent::PulseRejected { .. }) => rejected += 1,
+                _ => {}
+            }
+        }
+        let new_u = writes(&out)
+            .iter()
+            .rev()
+            .find_map(|w| w.freq)
+            .map_or(u, |f| f.to_ppb());
+        x += y + u * 0.01 + new_u * 0.99;
+        u = new_u;
+        if insync_at.is_none() && published(&out).is_some_and(|s| s.state == SyncState::InSync) {
+            insync_at = Some(k);
+        }
+    }
+    assert_eq!(resets, 1, "one restart of the model");
+    assert!((19..40).contains(&rejected), "{rejected} pulses set aside");
+    assert!(insync_at.is_some_and(|k| k < 80), "INSYNC at {insync_at:?}");
+    assert!(x.abs() < 1_000.0, "offset left {x} ns");
+}

@@ -7,7 +7,11 @@
 //!
 //! The servo also refuses to follow a pulse train that suddenly moves: consistent outliers put
 //! it in suspicion, where pulses are set aside and the clock holds its frequency, until the
-//! train returns or the move has persisted long enough to be accepted and reported.
+//! train returns or the move has persisted long enough to be accepted and reported. While the
+//! clock has never been trusted, pulses set aside for `reacquire_pulses` in a row that run at
+//! another rate than the model's frequency mean the model is wrong, not the train: the servo
+//! restarts acquisition from the line through those pulses (`aside.rs`) instead of rejecting
+//! forever.
 //!
 //! For the trust engine it exposes its phase model ([`PhaseModel`]) with two empirical checks
 //! of that model (`check.rs`): the prediction errors it really makes, and the wander of the
@@ -18,9 +22,11 @@
 
 use super::{PhaseModel, PulseShift, Servo, ServoOutput, ServoSample, ServoState};
 
+mod aside;
 mod bank;
 mod check;
 
+use aside::AsideRun;
 use bank::{Bank, NoiseEstimator, Step};
 use check::{InnovationCheck, WanderCheck};
 
@@ -30,6 +36,9 @@ const GATE_SIGMAS: f64 = 5.0;
 const SHIFT_COUNT: u32 = 3;
 /// Accepted samples before the outlier gate is applied (the first ones define the train).
 const GATE_AFTER: u32 = 4;
+/// While acquiring, pulses set aside for this many times `reacquire_pulses` in a row restart
+/// acquisition even when their rate does not contradict the model's frequency by the gate.
+const REACQUIRE_ANYWAY: u32 = 6;
 
 const NS_PER_S: f64 = 1.0e9;
 
@@ -40,8 +49,14 @@ pub struct KalmanConfig {
     pub initial_freq_sigma_ppb: f64,
     /// Capture noise assumed until it has been measured, ns.
     pub initial_noise_ns: f64,
-    /// Pulses of a moved train, in a row, after which the servo accepts the move.
+    /// Pulses of a moved train, in a row, after which the servo accepts the move; also the
+    /// longest run of scattered outliers it sets aside once the clock has been trusted.
     pub shift_accept_pulses: u32,
+    /// Pulses set aside in a row, while the clock has never been trusted, after which the
+    /// servo restarts acquisition from those pulses if they run at another rate than its
+    /// model's frequency (at least 3; checked again at every further pulse set aside), and
+    /// after six times as many whatever their rate.
+    pub reacquire_pulses: u32,
 }
 
 impl Default for KalmanConfig {
@@ -50,6 +65,7 @@ impl Default for KalmanConfig {
             initial_freq_sigma_ppb: 500_000.0,
             initial_noise_ns: 1_000.0,
             shift_accept_pulses: 900,
+            reacquire_pulses: 20,
         }
     }
 }
@@ -100,6 +116,8 @@ pub struct KalmanServo {
     innovations: InnovationCheck,
     /// Wander of the free-running phase over long lags.
     wander_check: Box<WanderCheck>,
+    /// The pulses set aside since the last one used.
+    aside: AsideRun,
 }
 
 impl KalmanServo {
@@ -121,6 +139,7 @@ impl KalmanServo {
             max_ppb: f64::MAX,
             innovations: InnovationCheck::default(),
             wander_check: Box::default(),
+            aside: AsideRun::default(),
         }
     }
 
@@ -290,6 +309,60 @@ impl KalmanServo {
         self.r().sqrt()
     }
 
+    /// True when the pulses set aside run away from the prediction at another rate than the
+    /// model's frequency: the slope of their free-running phase differs from the model's
+    /// natural frequency by more than the gate. A moved train keeps the model's rate (its
+    /// pulses sit a constant distance away) and is not a wrong model.
+    fn frequency_contradicted(&self, t_ns: i64) -> bool {
+        let Some(line) = self.aside.fit(t_ns, self.r()) else {
+            return false;
+        };
+        let f = self.bank.best();
+        let var = line.var_slope + f.pyy.max(0.0);
+        let d = line.slope_ppb - f.y;
+        d * d > GATE_SIGMAS * GATE_SIGMAS * var
+    }
+
+    /// The model is wrong: starts acquisition over from the line through the pulses set aside
+    /// (their free-running phase gives the natural frequency error without the model), taking
+    /// the pulse `z` at `s.pulse_ns` as the first of the new model, and sets the frequency that
+    /// brings the clock onto the pulses.
+    fn restart_from_aside(&mut self, z: f64, s: &ServoSample) -> ServoOutput {
+        let line = self.aside.fit(s.pulse_ns, self.r());
+        // Offset = free-running phase + all the control applied (booked up to the pulse).
+        let ctrl_total = self.ctrl_total;
+        self.reacquire();
+        match line {
+            Some(l) => {
+                self.bank.init_with(
+                    l.phase_ns + ctrl_total,
+                    l.slope_ppb,
+                    l.var_phase,
+                    l.cov,
+                    l.var_slope,
+                );
+                self.t_last = Some(s.pulse_ns);
+                self.ctrl = 0.0;
+                self.samples = 2;
+            }
+            None => {
+                self.first(z, s.pulse_ns);
+                self.samples = 1;
+            }
+        }
+        self.note_phase(s.pulse_ns, z);
+        let freq = self.control(s.pulse_ns, s.local_ns, s.max_freq_ppb);
+        let state = if self.samples >= 2 {
+            ServoState::Locked
+        } else {
+            ServoState::Unlocked
+        };
+        ServoOutput {
+            restarted: true,
+            ..ServoOutput::freq(freq, state)
+        }
+    }
+
     /// Books the free-running phase of an accepted pulse with the noise and wander checks.
     fn note_phase(&mut self, pulse_ns: i64, z: f64) {
         let phi = z - self.ctrl_total;
@@ -324,9 +397,33 @@ impl Servo for KalmanServo {
                         if !far {
                             self.innovations.add(nu, var, var - self.r());
                         }
+                        self.aside.clear();
                         self.update(z, s.pulse_ns, dt, q_floor)
                     }
-                    Err(report) => {
+                    Err(mut report) => {
+                        if report == Some(PulseShift::Cleared) {
+                            self.aside.clear();
+                        } else {
+                            self.aside.add(s.pulse_ns, z - self.ctrl_total);
+                        }
+                        let n = self.aside.count();
+                        let min = self.cfg.reacquire_pulses.max(3);
+                        if s.acquiring
+                            && n >= min
+                            && (self.frequency_contradicted(s.pulse_ns)
+                                || n >= min.saturating_mul(REACQUIRE_ANYWAY))
+                        {
+                            return self.restart_from_aside(z, s);
+                        }
+                        if report.is_none()
+                            && self.suspicion.is_none()
+                            && self.aside.count() >= self.cfg.shift_accept_pulses
+                        {
+                            // Scattered outliers for as long as a moved train is given: the
+                            // pulses disagree with the model too long to be glitches; follow
+                            // them, with the distance kept as doubt (as for a moved train).
+                            report = Some(PulseShift::Accepted(nu.round() as i64));
+                        }
                         if let Some(PulseShift::Accepted(_)) = report {
                             self.reacquire();
                             self.first(z, s.pulse_ns);

@@ -48,6 +48,9 @@ pub struct ServoSample {
     pub step_threshold_ns: Option<i64>,
     /// Largest frequency magnitude the servo may ask for, ppb.
     pub max_freq_ppb: f64,
+    /// True while the clock has never been trusted: the servo is still acquiring, so a model
+    /// the pulses keep contradicting is restarted rather than defended (see `docs/servo.md`).
+    pub acquiring: bool,
 }
 
 /// What a servo asks for after a sample.
@@ -63,6 +66,10 @@ pub struct ServoOutput {
     pub rejected: bool,
     /// The pulse train moved, as far as the servo can tell.
     pub shift: Option<PulseShift>,
+    /// The servo found its own model wrong (the pulses kept contradicting it while acquiring)
+    /// and restarted acquisition from what the recent pulses show; `freq_ppb` is the
+    /// frequency it restarts from. Any suspicion of a moved train is dropped with it.
+    pub restarted: bool,
 }
 
 impl ServoOutput {
@@ -74,6 +81,7 @@ impl ServoOutput {
             state,
             rejected: false,
             shift: None,
+            restarted: false,
         }
     }
 }
@@ -222,6 +230,7 @@ pub struct ServoRunner {
     policy: ServoPolicy,
     small_run: u32,
     state: ServoState,
+    acquiring: bool,
 }
 
 impl ServoRunner {
@@ -232,7 +241,14 @@ impl ServoRunner {
             policy,
             small_run: 0,
             state: ServoState::Unlocked,
+            acquiring: true,
         }
+    }
+
+    /// Tells the servo whether the clock has never been trusted yet (`true`, the default):
+    /// while acquiring, a model the pulses keep contradicting is restarted.
+    pub fn set_acquiring(&mut self, acquiring: bool) {
+        self.acquiring = acquiring;
     }
 
     /// The algorithm's name.
@@ -261,6 +277,7 @@ impl ServoRunner {
             local_ns,
             step_threshold_ns: (may_step && threshold > 0).then_some(threshold),
             max_freq_ppb: self.policy.max_freq_ppb,
+            acquiring: self.acquiring,
         };
         let mut out = self.servo.sample(&input);
         out.freq_ppb = self.clamp(out.freq_ppb);

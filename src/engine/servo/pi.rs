@@ -145,6 +145,7 @@ mod tests {
             local_ns: t * 1_000_000_000,
             step_threshold_ns: threshold,
             max_freq_ppb: 1e6,
+            acquiring: true,
         }
     }
 

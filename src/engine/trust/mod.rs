@@ -242,6 +242,22 @@ impl Trust {
         }
     }
 
+    /// The servo found its own model wrong while the clock had never been trusted, and
+    /// restarted acquisition (see `docs/servo.md`): the pulses it set aside were not a moved
+    /// train but a model that did not fit them, so the suspicion and the doubts it left go.
+    /// Nothing was ever vouched for, so no move needs keeping; the new model must earn its
+    /// samples and good pulses from scratch.
+    pub fn model_restarted(&mut self) {
+        self.train_suspect = false;
+        self.doubt.outlier_ns = 0;
+        self.doubt.train_ns = 0;
+        self.doubt.suspect_spread_ns = 0;
+        if !self.ever_trusted {
+            self.doubt.accepted_ns = 0;
+        }
+        self.stepped();
+    }
+
     fn keep_doubt(&mut self, ns: i64) {
         self.doubt.accepted_ns = self.doubt.accepted_ns.saturating_add(ns);
         self.good_run = 0;

@@ -140,6 +140,15 @@ impl Bank {
         self.cautious = BANK - 1;
     }
 
+    /// Starts every filter at offset `x`, frequency `y`, with covariance `pxx`, `pxy`, `pyy`
+    /// (a restart from a fitted line, whose phase and slope are correlated).
+    pub fn init_with(&mut self, x: f64, y: f64, pxx: f64, pxy: f64, pyy: f64) {
+        self.init(x, y, pxx, pyy);
+        for f in &mut self.filters {
+            f.pxy = pxy;
+        }
+    }
+
     /// Predicts every filter `dt` s ahead with `ctrl_ns` of control (and `q_floor` across a
     /// gap) and updates it with `z`; `samples` so far sets the likelihood memory while it is
     /// shorter than the full one.

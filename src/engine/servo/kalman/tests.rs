@@ -27,13 +27,25 @@ impl World {
     }
 }
 
+/// One pulse to a servo whose clock has been trusted (a moved train is defended).
 fn sample(k: &mut KalmanServo, offset_ns: i64, t: i64, step: Option<i64>) -> ServoOutput {
+    sample_as(k, offset_ns, t, step, false)
+}
+
+fn sample_as(
+    k: &mut KalmanServo,
+    offset_ns: i64,
+    t: i64,
+    step: Option<i64>,
+    acquiring: bool,
+) -> ServoOutput {
     k.sample(&ServoSample {
         offset_ns,
         pulse_ns: t * S,
         local_ns: t * S + DELAY,
         step_threshold_ns: step,
         max_freq_ppb: MAX,
+        acquiring,
     })
 }
 
@@ -222,4 +234,146 @@ fn the_phase_model_predicts_the_offset_between_pulses() {
     }
     assert!(m.offset_sd_ns > 0.0 && m.freq_sd_ppb > 0.0 && m.wander > 0.0);
     assert!(m.is_sane());
+}
+
+/// The bug the real-kernel test found, on the servo alone: jittery first pulses (tens of µs,
+/// while the servo still assumes 1 µs of capture noise) give a frequency several ppm wrong; the
+/// pulses then run away from the prediction in a straight line and are set aside as a moved
+/// train. Returns the world and the reports.
+fn bad_start(k: &mut KalmanServo, acquiring: bool, until: i64) -> (World, Vec<(i64, ServoOutput)>) {
+    let mut w = World {
+        x: 200_000.0,
+        y: 20_000.0,
+        u: 0.0,
+    };
+    let early = [-9_449.0, 8_833.0, 6_708.0];
+    let mut seen = Vec::new();
+    for t in 0..until {
+        let jitter = early.get(t as usize).copied().unwrap_or(0.0);
+        let out = sample_as(k, (w.x + jitter).round() as i64, t, None, acquiring);
+        if out.rejected || out.shift.is_some() || out.restarted {
+            seen.push((t, out));
+        }
+        w.advance(&out);
+    }
+    (w, seen)
+}
+
+#[test]
+fn a_wrong_early_model_defended_as_a_moved_train_locks_the_servo_out() {
+    // What the servo did before it could restart, and still does once the clock was trusted:
+    // every pulse set aside for the whole run, the clock drifting away.
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let (w, seen) = bad_start(&mut k, false, 300);
+    let rejected = seen.iter().filter(|(_, o)| o.rejected).count();
+    assert!(rejected > 280, "only {rejected} pulses set aside");
+    assert!(matches!(seen[0].1.shift, Some(PulseShift::Suspected(_))) || seen[0].1.shift.is_none());
+    assert!(seen.iter().all(|(_, o)| !o.restarted));
+    assert!(w.x.abs() > 100_000.0, "x {}", w.x);
+}
+
+#[test]
+fn a_wrong_model_while_acquiring_restarts_from_the_pulses_and_converges() {
+    let mut k = KalmanServo::new(KalmanConfig::default());
+    let (w, seen) = bad_start(&mut k, true, 300);
+    let restarts: Vec<i64> = seen
+        .iter()
+        .filter(|(_, o)| o.restarted)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(restarts.len(), 1, "{seen:?}");
+    // Set aside from the first gated pulse on: the restart comes reacquire_pulses later.
+    let first_aside = seen.iter().find(|(_, o)| o.rejected).unwrap().0;
+    assert_eq!(restarts[0], first_aside + 19);
+    let last_rejected = seen
+        .iter()
+        .filter(|(_, o)| o.rejected)
+        .map(|(t, _)| *t)
+        .max();
+    assert!(last_rejected < Some(restarts[0]), "{seen:?}");
+    assert!(
+        (k.freq_error_ppb() - 20_000.0).abs() < 1.0,
+        "{}",
+        k.freq_error_ppb()
+    );
+    assert!(w.x.abs() < 5.0, "x {}", w.x);
+}
+
+#[test]
+fn after_trust_scattered_outliers_end_in_an_accepted_move() {
+    // A frequency the pulses leave faster than three outliers can agree: never suspected as a
+    // moved train, but not set aside for ever either.
+    let cfg = KalmanConfig {
+        shift_accept_pulses: 30,
+        ..KalmanConfig::default()
+    };
+    let mut k = KalmanServo::new(cfg);
+    let mut w = World {
+        x: 0.0,
+        y: 1_000.0,
+        u: 0.0,
+    };
+    run(&mut k, &mut w, 0, 50);
+    w.y += 10_000.0;
+    let mut accepted = None;
+    for t in 50..120 {
+        let out = sample(&mut k, w.x.round() as i64, t, None);
+        assert!(!out.restarted);
+        if let Some(PulseShift::Accepted(ns)) = out.shift {
+            accepted.get_or_insert((t, ns));
+        }
+        w.advance(&out);
+    }
+    let (t, ns) = accepted.expect("the outliers were set aside for ever");
+    assert!(t <= 50 + 30, "accepted at {t}");
+    assert!(ns > 100_000, "the distance kept as doubt: {ns}");
+    assert!(w.x.abs() < 100.0, "x {}", w.x);
+}
+
+/// Random bad starts: 3 to 6 first pulses jittered by up to ±10, 20 or 30 µs. Returns, for
+/// each, whether the servo restarted and the offset left after 300 pulses.
+fn sweep(acquiring: bool) -> Vec<(bool, f64)> {
+    use rand::Rng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    (0..200)
+        .map(|_| {
+            let n = rng.gen_range(3..7);
+            let amp = [10_000.0, 20_000.0, 30_000.0][rng.gen_range(0..3)];
+            let early: Vec<f64> = (0..n).map(|_| rng.gen_range(-amp..amp)).collect();
+            let mut k = KalmanServo::new(KalmanConfig::default());
+            let mut w = World {
+                x: 200_000.0,
+                y: 20_000.0,
+                u: 0.0,
+            };
+            let mut restarted = false;
+            for t in 0..300 {
+                let j = early.get(t as usize).copied().unwrap_or(0.0);
+                let out = sample_as(&mut k, (w.x + j).round() as i64, t, None, acquiring);
+                restarted |= out.restarted;
+                w.advance(&out);
+            }
+            (restarted, w.x)
+        })
+        .collect()
+}
+
+#[test]
+fn every_bad_start_of_a_sweep_converges_while_acquiring() {
+    let defended = sweep(false);
+    let stuck = defended.iter().filter(|(_, x)| x.abs() > 1_000.0).count();
+    let fixed = sweep(true);
+    let restarts = fixed.iter().filter(|(r, _)| *r).count();
+    println!("200 bad starts: {stuck} stuck without restart; {restarts} restarts with it");
+    // The sweep does reach the bug (about half of the starts), so the fix is exercised.
+    assert!(stuck >= 50, "only {stuck} of 200 bad starts stuck");
+    assert!(
+        restarts >= stuck,
+        "{restarts} restarts for {stuck} stuck starts"
+    );
+    let worst = fixed.iter().map(|(_, x)| x.abs()).fold(0.0, f64::max);
+    println!("worst offset after 300 pulses with restarts: {worst:.2} ns");
+    for (i, (_, x)) in fixed.iter().enumerate() {
+        assert!(x.abs() < 1_000.0, "start {i} left {x} ns after 300 pulses");
+    }
 }
