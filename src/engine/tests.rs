@@ -372,3 +372,35 @@ fn the_kernel_tai_offset_follows_the_list_away_from_midnight() {
     e.handle(at(3 * S), &snap(37, EPOCH + 3_601), &mut out);
     assert!(tai_writes(&out).is_empty());
 }
+
+#[test]
+fn an_insertion_not_applied_is_out_of_sync_half_a_second_after_midnight() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    let at_utc_s = EPOCH + 40;
+    let notice = LeapNotice::Leap {
+        at_utc_s,
+        leap: Leap::Insert,
+    };
+    e.handle(
+        at(30 * S + 500_000_000),
+        &Input::LeapNotice(notice),
+        &mut out,
+    );
+    for k in 31..40 {
+        e.handle(at(k * S + 10_000_000), &pulse(k as u32 + 1, k, 0), &mut out);
+    }
+    // The kernel never steps: the clock reads past midnight.
+    e.handle(at(40 * S + 10_000_000), &pulse(41, 40, 0), &mut out);
+    e.handle(at(40 * S + 499_000_000), &Input::Tick, &mut out);
+    assert_eq!(e.published().state, SyncState::InSync, "within the grace");
+    out.clear();
+    e.handle(at(40 * S + 500_000_000), &Input::Tick, &mut out);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Event(EngineEvent::LeapNotApplied { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(e.published().state, SyncState::OutOfSync);
+}

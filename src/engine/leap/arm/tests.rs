@@ -297,3 +297,27 @@ fn readings_near_an_armed_or_applied_leap_are_ambiguous() {
     assert!(k.ambiguous_at(ns(M) + 1), "after the leap too");
     assert!(!k.ambiguous_at(ns(M + 3)));
 }
+
+#[test]
+fn the_applied_leap_stays_published_whatever_the_list_says_after_midnight() {
+    let mut k = keeper();
+    let mut ev = Vec::new();
+    k.notice(insert_at_m());
+    k.update(ts(M - 100), &mut ev);
+    k.kernel(&snap(ClockState::Ins, M - 1), &mut ev);
+    assert_eq!(k.stepped(), Some(Leap::Insert));
+    k.kernel(&snap(ClockState::Oop, M - 1), &mut ev);
+    k.kernel(&snap(ClockState::Wait, M), &mut ev);
+    // Past midnight the list announces no further leap.
+    k.notice(LeapNotice::NoLeap);
+    k.update(ts(M), &mut ev);
+    for s in [M, M + 1, M + KEEP_AFTER_S - 1] {
+        let (_, view) = k.published(ts(s));
+        assert_eq!(
+            (view.at_utc_s, view.leap),
+            (M, Leap::Insert),
+            "at {}",
+            s - M
+        );
+    }
+}
