@@ -44,7 +44,7 @@ impl TaiKeeper {
             return None;
         }
         let of_day = snap.time.sec().rem_euclid(DAY_S);
-        if of_day < QUIET_S || of_day >= DAY_S - QUIET_S {
+        if !(QUIET_S..DAY_S - QUIET_S).contains(&of_day) {
             return None;
         }
         let pair = (snap.tai_s, want);
