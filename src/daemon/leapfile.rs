@@ -105,6 +105,20 @@ impl LeapFile {
     }
 }
 
+impl LeapFile {
+    /// TAI − UTC at `now` from a usable list (configured, readable, hash good, not expired);
+    /// `None` otherwise, and the kernel's TAI offset is then left as it is. Pure: no logging.
+    pub fn tai_s(&self, now: Timestamp) -> Option<i32> {
+        self.path.as_ref()?;
+        let list = self.list.as_ref().ok()?;
+        let q = list.at(now);
+        if q.expired {
+            return None;
+        }
+        q.tai_offset_s
+    }
+}
+
 fn read(path: &Path, shown: &str) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -197,5 +211,16 @@ mod tests {
         assert_eq!(f.notice(Timestamp::ZERO, |_| {}), LeapNotice::Unusable);
         let mut f = LeapFile::load(Path::new(""));
         assert_eq!(f.notice(Timestamp::ZERO, |_| {}), LeapNotice::NoList);
+    }
+
+    #[test]
+    fn tai_only_from_a_usable_list() {
+        let f = LeapFile::load(&data("leap-seconds.list"));
+        assert_eq!(f.tai_s(Timestamp::new(1_767_225_600, 0)), Some(37));
+        assert_eq!(f.tai_s(Timestamp::new(1_795_000_000, 0)), None, "expired");
+        let f = LeapFile::load(&data("tampered.list"));
+        assert_eq!(f.tai_s(Timestamp::new(1_767_225_600, 0)), None);
+        let f = LeapFile::load(Path::new(""));
+        assert_eq!(f.tai_s(Timestamp::new(1_767_225_600, 0)), None);
     }
 }

@@ -89,6 +89,8 @@ pub struct Daemon<W: World> {
     leap: LeapFile,
     /// The leap notice last handed to the engine (`None`: send at the next chance).
     leap_notice: Option<LeapNotice>,
+    /// The list's TAI − UTC last handed to the engine (`Input::TaiOffset`).
+    tai_sent: Option<Option<i32>>,
     /// The reference whose reading the engine got last (its leap indication is the one used).
     tod_source: String,
     notify: Notifier,
@@ -195,6 +197,7 @@ impl<W: World> Daemon<W> {
             config_version,
             leap,
             leap_notice: None,
+            tai_sent: None,
             tod_source: if simulated {
                 "sim:tod".into()
             } else {
@@ -320,6 +323,11 @@ impl<W: World> Daemon<W> {
         if self.leap_notice != Some(n) {
             self.leap_notice = Some(n);
             self.wake(&Input::LeapNotice(n));
+        }
+        let tai = self.leap.tai_s(now);
+        if self.tai_sent != Some(tai) {
+            self.tai_sent = Some(tai);
+            self.wake(&Input::TaiOffset(tai));
         }
     }
 

@@ -128,6 +128,20 @@ pub enum EngineEvent {
         /// What the list says for the same instant.
         list: Leap,
     },
+    /// A time-of-day reading taken too close to a leap's midnight was not judged (debug).
+    LeapReadingSkipped {
+        /// Which configured reference read it.
+        source: u8,
+        /// Clock minus reference, ns.
+        offset_ns: i64,
+    },
+    /// The kernel's TAI offset (`ADJ_TAI`) was set to the leap-seconds list's TAI − UTC.
+    TaiSet {
+        /// What the kernel held, s.
+        from_s: i32,
+        /// What the list says and was written, s.
+        to_s: i32,
+    },
     /// The published leap state now comes from this source.
     LeapSource(LeapSource),
     /// The state left INSYNC: an untrusted interval began (persist at once).

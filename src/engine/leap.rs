@@ -20,6 +20,7 @@ use crate::time::Timestamp;
 pub mod arm;
 mod error;
 mod parse;
+pub mod tai;
 
 pub use error::{LeapError, LeapErrorKind};
 

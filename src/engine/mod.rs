@@ -118,6 +118,9 @@ pub enum Input {
     /// What the leap-seconds list says now (the driver sends it at start, on reload and
     /// whenever it changes).
     LeapNotice(LeapNotice),
+    /// TAI − UTC now as the leap-seconds list gives it (`None`: no usable list); the engine
+    /// sets the kernel's TAI offset to it (`leap/tai.rs`).
+    TaiOffset(Option<i32>),
 }
 
 /// What the engine asks the driver to do, in order.
@@ -203,6 +206,7 @@ pub struct Engine {
     own_step_until: Option<i64>,
     verify: Verifier,
     leap: LeapKeeper,
+    tai: leap::tai::TaiKeeper,
     published: TrustState,
     steps: StepMeter,
 }
@@ -221,6 +225,7 @@ impl Engine {
             own_step_until: None,
             verify: Verifier::new(cfg.verify),
             leap: LeapKeeper::new(cfg.leap_lead_s),
+            tai: leap::tai::TaiKeeper::default(),
             published: TrustState::default(),
             steps: StepMeter::default(),
             cfg,
@@ -292,6 +297,7 @@ impl Engine {
                 self.on_tick(at, out);
             }
             Input::LeapNotice(n) => self.leap_notice(at, *n, out),
+            Input::TaiOffset(t) => self.tai.set_want(*t),
         }
     }
 
@@ -389,7 +395,9 @@ impl Engine {
 
     fn on_tod(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) {
         self.leap_reference(at, tod, out);
-        if self.last.is_some() {
+        if self.leap_ambiguous(at, tod, out) {
+            // Not judged: see `leap/arm.rs` (AMBIGUOUS_NS).
+        } else if self.last.is_some() {
             self.check_seconds(at, tod, out);
         } else {
             self.verify.hold(at.mono_ns, *tod);
@@ -522,6 +530,13 @@ impl Engine {
     fn track_leap(&mut self, at: Stamp, out: &mut Vec<Action>) {
         let pending = self.leap.armed();
         let mut buf = Vec::new();
+        let jump_seen = pending.is_some_and(|(leap, _)| {
+            let delta_ns = leap_delta_ns(leap);
+            self.steps
+                .peek()
+                .is_some_and(|j| (j - delta_ns).abs() <= LEAP_TOLERANCE_NS)
+        });
+        self.leap.set_jump_seen(jump_seen);
         if let Some((leap, midnight)) = pending {
             if at.real.sec() > midnight + 2 {
                 // Its notice never came; if the stamps show the leap, it was the kernel's.
@@ -562,10 +577,31 @@ impl Engine {
         self.track_leap(at, out);
     }
 
+    /// True (and logged) when `tod` was read too close to a leap's midnight to be judged.
+    fn leap_ambiguous(&mut self, at: Stamp, tod: &TodSample, out: &mut Vec<Action>) -> bool {
+        let stamp_ns = at.real.as_ns();
+        let reference_ns = stamp_ns.saturating_sub(tod.offset_ns);
+        if !(self.leap.ambiguous_at(stamp_ns) || self.leap.ambiguous_at(reference_ns)) {
+            return false;
+        }
+        out.push(Action::Event(EngineEvent::LeapReadingSkipped {
+            source: tod.source,
+            offset_ns: tod.offset_ns,
+        }));
+        true
+    }
+
     fn leap_kernel(&mut self, snap: &ClockSnapshot, out: &mut Vec<Action>) {
         let mut buf = Vec::new();
         self.leap.kernel(snap, &mut buf);
         out.extend(buf.into_iter().map(Action::Event));
+        if let Some((from_s, to_s)) = self.tai.check(snap) {
+            out.push(Action::Write(crate::io::ClockWrite {
+                tai_s: Some(to_s),
+                ..crate::io::ClockWrite::default()
+            }));
+            out.push(Action::Event(EngineEvent::TaiSet { from_s, to_s }));
+        }
     }
 
     fn view_with(&self, freq_ppb: f64) -> ServoView {

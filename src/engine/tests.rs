@@ -266,6 +266,146 @@ fn a_leap_the_kernel_does_not_apply_makes_the_state_out_of_sync() {
 }
 
 #[test]
+fn a_reading_in_the_inserted_second_is_not_judged() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    let at_utc_s = EPOCH + 40;
+    let notice = LeapNotice::Leap {
+        at_utc_s,
+        leap: Leap::Insert,
+    };
+    e.handle(
+        at(30 * S + 500_000_000),
+        &Input::LeapNotice(notice),
+        &mut out,
+    );
+    for k in 31..40 {
+        e.handle(at(k * S + 10_000_000), &pulse(k as u32 + 1, k, 0), &mut out);
+    }
+    // True second 40 is the inserted one: the kernel steps the clock back by 1 s.
+    let stepped = |t_ns: i64| Stamp {
+        real: at(t_ns).real.add_ns(-S),
+        ..at(t_ns)
+    };
+    e.handle(stepped(40 * S + 1_000_000), &Input::ClockChanged, &mut out);
+    out.clear();
+    // A reference sample stamped before the step, handled after it: it reads 1 s off.
+    let off = TodSample {
+        offset_ns: S,
+        ..TodSample::default()
+    };
+    e.handle(stepped(40 * S + 150_000_000), &Input::Tod(off), &mut out);
+    let events: Vec<EngineEvent> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(ev) => Some(*ev),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, EngineEvent::LeapReadingSkipped { .. })),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, EngineEvent::ReferenceDisagrees { .. })),
+        "{events:?}"
+    );
+    assert_eq!(e.published().state, SyncState::InSync);
+    for k in 40..44 {
+        let p = Input::Pulse(PpsFetch {
+            assert: Timestamp::new(EPOCH + k - 1, 0),
+            assert_seq: k as u32 + 1,
+            ..PpsFetch::default()
+        });
+        e.handle(stepped(k * S + 10_000_000), &p, &mut out);
+    }
+    assert_eq!(e.published().state, SyncState::InSync);
+    // Past the window, the same 1 s disagreement is judged.
+    out.clear();
+    e.handle(stepped(44 * S + 150_000_000), &Input::Tod(off), &mut out);
+    assert!(
+        out.contains(&Action::Event(EngineEvent::ReferenceDisagrees {
+            seconds: 1
+        })),
+        "{out:?}"
+    );
+    assert_ne!(e.published().state, SyncState::InSync);
+}
+
+#[test]
+fn the_kernel_tai_offset_follows_the_list_away_from_midnight() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    let snap = |tai_s: i32, sec: i64| {
+        Input::Kernel(ClockSnapshot {
+            tick_us: 10_000,
+            tai_s,
+            time: Timestamp::new(sec, 0),
+            ..ClockSnapshot::default()
+        })
+    };
+    let tai_writes = |out: &[Action]| {
+        writes(out)
+            .iter()
+            .filter_map(|w| w.tai_s)
+            .collect::<Vec<_>>()
+    };
+    e.handle(at(0), &snap(0, EPOCH + 3_600), &mut out);
+    assert!(tai_writes(&out).is_empty(), "no list: left alone");
+    e.handle(at(0), &Input::TaiOffset(Some(37)), &mut out);
+    out.clear();
+    // EPOCH is a UTC midnight: 5 s before the next one, nothing is written.
+    e.handle(at(S), &snap(0, EPOCH + 86_395), &mut out);
+    assert!(tai_writes(&out).is_empty(), "{out:?}");
+    e.handle(at(2 * S), &snap(0, EPOCH + 3_600), &mut out);
+    assert_eq!(tai_writes(&out), vec![37]);
+    assert!(out.contains(&Action::Event(EngineEvent::TaiSet {
+        from_s: 0,
+        to_s: 37
+    })));
+    out.clear();
+    e.handle(at(3 * S), &snap(37, EPOCH + 3_601), &mut out);
+    assert!(tai_writes(&out).is_empty());
+}
+
+#[test]
+fn an_insertion_not_applied_is_out_of_sync_half_a_second_after_midnight() {
+    let mut e = engine();
+    let mut out = Vec::new();
+    settle(&mut e, 0, 30, &mut out);
+    let at_utc_s = EPOCH + 40;
+    let notice = LeapNotice::Leap {
+        at_utc_s,
+        leap: Leap::Insert,
+    };
+    e.handle(
+        at(30 * S + 500_000_000),
+        &Input::LeapNotice(notice),
+        &mut out,
+    );
+    for k in 31..40 {
+        e.handle(at(k * S + 10_000_000), &pulse(k as u32 + 1, k, 0), &mut out);
+    }
+    // The kernel never steps: the clock reads past midnight.
+    e.handle(at(40 * S + 10_000_000), &pulse(41, 40, 0), &mut out);
+    e.handle(at(40 * S + 499_000_000), &Input::Tick, &mut out);
+    assert_eq!(e.published().state, SyncState::InSync, "within the grace");
+    out.clear();
+    e.handle(at(40 * S + 500_000_000), &Input::Tick, &mut out);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Event(EngineEvent::LeapNotApplied { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(e.published().state, SyncState::OutOfSync);
+}
+
+#[test]
 fn a_wrong_early_model_restarts_with_a_frequency_reset_and_reaches_insync() {
     // The bad start of the real-kernel test, closed loop: a clock 20 ppm fast, the first three
     // pulses captured µs off, so the Kalman servo's first frequency is wrong. It must not set

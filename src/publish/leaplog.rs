@@ -3,7 +3,7 @@
 //!
 //! Formatting only (called from [`super::log::event`]); it never decides anything.
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::engine::leap::arm::StateTrail;
 use crate::engine::leap::utc_string;
@@ -95,6 +95,18 @@ pub(super) fn event(e: &EngineEvent) {
             source = source.as_str(),
             "leap state now from: {}",
             source.as_str()
+        ),
+        EngineEvent::LeapReadingSkipped { source, offset_ns } => debug!(
+            event = "leap_reading_skipped",
+            source,
+            offset_ns,
+            "time-of-day reading of reference {source} taken within 2 s of a leap's midnight: not judged"
+        ),
+        EngineEvent::TaiSet { from_s, to_s } => info!(
+            event = "tai_set",
+            from_s,
+            to_s,
+            "kernel TAI offset set from {from_s} s to {to_s} s, as the leap-seconds list says"
         ),
         _ => {}
     }

@@ -226,6 +226,8 @@ pub fn event(e: &EngineEvent) {
         | EngineEvent::LeapVerified { .. }
         | EngineEvent::LeapNotApplied { .. }
         | EngineEvent::LeapDisagreement { .. }
+        | EngineEvent::LeapReadingSkipped { .. }
+        | EngineEvent::TaiSet { .. }
         | EngineEvent::LeapSource(_) => super::leaplog::event(e),
     }
 }

@@ -21,12 +21,23 @@ use super::super::Leap;
 
 /// Seconds in a UTC day without a leap second.
 const DAY_S: i64 = 86_400;
-/// A leap not applied by this long (s, CLOCK_REALTIME) after its midnight was not applied.
+/// A leap not applied by this long (s, CLOCK_REALTIME) after its midnight was not applied,
+/// whatever the stamps show (the backstop of [`APPLY_GRACE_NS`]).
 pub const VERIFY_AFTER_S: i64 = 3;
+/// An armed leap whose step the stamps do not show this long (ns, by the clock) after the
+/// instant the kernel makes it (an insertion at its midnight, a deletion at 23:59:59) was not
+/// applied: the clock reads a second the kernel should have changed. The kernel steps at the
+/// first tick of that instant, a few ms at most; the rest is margin for a late input. Inside
+/// this grace the leap window (from `leap.window_after_ms` = 1000 by default) still refuses.
+pub const APPLY_GRACE_NS: i64 = 500_000_000;
 /// How long after a leap (s) its instant stays published, so the window after it is kept.
 const KEEP_AFTER_S: i64 = 60;
 /// Most kernel states kept in the trail of one leap.
 const TRAIL_LEN: usize = 8;
+/// Time-of-day readings stamped, or naming a reference time, this close (ns, by the clock) to
+/// the midnight of an armed or just-applied leap are not judged: around the step, which of the
+/// two 23:59:59 (or whether the clock had stepped yet) a reading belongs to is ambiguous.
+pub const AMBIGUOUS_NS: i64 = 2_000_000_000;
 
 /// Where the published leap state came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -203,6 +214,8 @@ pub struct LeapKeeper {
     disagreement: Option<(Leap, i64)>,
     candidate: Option<(Leap, i64)>,
     noticed: bool,
+    /// The stamps show an unexplained step of the armed leap's size (its notice is due).
+    jump_seen: bool,
 }
 
 /// The UTC midnight (Unix s) that ends the day of `s`.
@@ -238,6 +251,7 @@ impl LeapKeeper {
             disagreement: None,
             candidate: None,
             noticed: false,
+            jump_seen: false,
         }
     }
 
@@ -248,6 +262,16 @@ impl LeapKeeper {
             .map(|a| (a.leap, a.at_utc_s))
     }
 
+    /// True when CLOCK_REALTIME instant `t_ns` lies within [`AMBIGUOUS_NS`] of the midnight
+    /// of a leap that is armed, or was applied or given up on (then on either side of it).
+    pub fn ambiguous_at(&self, t_ns: i64) -> bool {
+        let near = |at_s: i64| {
+            at_s != 0
+                && (t_ns.saturating_sub(at_s.saturating_mul(1_000_000_000))).abs() <= AMBIGUOUS_NS
+        };
+        self.armed.is_some_and(|a| near(a.at_utc_s)) || near(self.done_at_s)
+    }
+
     /// The status bits for the kernel: `STA_INS`/`STA_DEL` while a leap is armed and pending.
     pub fn status_bits(&self) -> ClockStatus {
         match self.armed() {
@@ -255,6 +279,12 @@ impl LeapKeeper {
             Some((Leap::Delete, _)) => ClockStatus::DEL,
             _ => ClockStatus::empty(),
         }
+    }
+
+    /// Whether the stamps show an unexplained step of the armed leap's size: while they do,
+    /// the leap is not given up before [`VERIFY_AFTER_S`] (its clock-change notice is due).
+    pub fn set_jump_seen(&mut self, seen: bool) {
+        self.jump_seen = seen;
     }
 
     /// The list's current word.
@@ -356,8 +386,13 @@ impl LeapKeeper {
             out.push(EngineEvent::LeapSource(source));
         }
         if let Some(a) = self.armed.filter(|a| !a.stepped) {
-            if t >= a.at_utc_s + VERIFY_AFTER_S {
-                // Midnight is long past and the clock never moved by the leap.
+            let step_s = match a.leap {
+                Leap::Delete => a.at_utc_s - 1,
+                _ => a.at_utc_s,
+            };
+            let overdue = now.as_ns() >= step_s.saturating_mul(1_000_000_000) + APPLY_GRACE_NS;
+            if (overdue && !self.jump_seen) || t >= a.at_utc_s + VERIFY_AFTER_S {
+                // The clock reads past the instant of the leap and never moved by it.
                 out.push(EngineEvent::LeapNotApplied {
                     leap: a.leap,
                     at_utc_s: a.at_utc_s,

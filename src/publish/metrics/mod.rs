@@ -246,6 +246,8 @@ impl Metrics {
             | EngineEvent::LeapVerified { .. }
             | EngineEvent::LeapNotApplied { .. }
             | EngineEvent::LeapDisagreement { .. }
+            | EngineEvent::LeapReadingSkipped { .. }
+            | EngineEvent::TaiSet { .. }
             | EngineEvent::LeapSource(_) => {}
             EngineEvent::LeapApplied(_) => {
                 bump(&mut c.leap_events[1]);

@@ -222,6 +222,12 @@ pub fn event_line(at: Timestamp, e: &EngineEvent) -> String {
             reference, list, ..
         } => format!("a reference announces {reference:?}, the leap list {list:?}"),
         EngineEvent::LeapSource(src) => format!("leap state now from {src:?}"),
+        EngineEvent::LeapReadingSkipped { source, .. } => {
+            format!("time-of-day reading of reference {source} at a leap's midnight not judged")
+        }
+        EngineEvent::TaiSet { from_s, to_s } => {
+            format!("kernel TAI offset set from {from_s} s to {to_s} s (leap-seconds list)")
+        }
     };
     format!("{} {what}", utc_ns(at))
 }

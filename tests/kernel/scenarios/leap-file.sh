@@ -1,8 +1,7 @@
 # Scenario leap-file: the leap scenario (scenarios/leap.sh, same checks) with the test
 # leap-seconds.list as ppsd's only source of the leap: the SHM reference never announces it.
-# ppsd must arm the kernel (STA_INS) from the file during the last day. Pending in `run` until
-# the engine does that (today it arms only from a reference's leap indicator). Sourced by
-# /init (see /kt/lib.sh); busybox sh.
+# ppsd must arm the kernel (STA_INS) from the file during the last day. Sourced by /init (see
+# /kt/lib.sh); busybox sh.
 LEAP_REFERENCE_WARNS=0
 # shellcheck source=tests/kernel/scenarios/leap.sh
 . /kt/scenarios/leap.sh

@@ -7,7 +7,8 @@
 # went TIME_INS → TIME_OOP → TIME_WAIT, ppsd published leap POSITIVE for that midnight with a
 # window over the inserted second, no reader could sign during it, every sample that let a
 # reader sign had the true error within the published bound (no false INSYNC), and the clock
-# agreed with true UTC after midnight. Sourced by /init (see /kt/lib.sh); busybox sh.
+# agreed with true UTC after midnight, and the kernel's TAI offset was the list's 37 s before
+# the leap (ppsd set it) and 38 s after (the kernel raised it; ppsd left it). Sourced by /init (see /kt/lib.sh); busybox sh.
 #
 # Here the SHM reference also announces the leap (NTP leap indicator 1 during the last day),
 # as a GNSS receiver does, and ppsd arms the kernel from that; the leap file gives the
@@ -29,7 +30,7 @@ if kt_ppsd_start && kt_wait_insync leap.insync 110; then
 	left=$((LEAP_AT + 10 - $(date +%s)))
 	kt_emit "NOTE tracing $left s across the leap"
 	kernel-guest trace --mode leap --shm "$KT_SHM" --pulse-log /run/pulse.log \
-		--leap-insert-at "$LEAP_AT" --every-ms 100 --duration-s "$left" 2>&1 | kt_forward
+		--leap-insert-at "$LEAP_AT" --tai-before 37 --every-ms 100 --duration-s "$left" 2>&1 | kt_forward
 	kt_log_event leap.scheduled_logged leap_scheduled "the leap was logged as scheduled"
 	kt_log_event leap.applied_logged leap_applied "the leap was logged as applied"
 fi

@@ -141,13 +141,16 @@ fn a_leap_the_kernel_does_not_apply_fails_closed() {
     k.update(ts(M - 100), &mut ev);
     assert_eq!(k.status_bits(), ClockStatus::DEL);
     k.kernel(&snap(ClockState::Del, M - 2), &mut ev);
-    k.kernel(&snap(ClockState::Ok, M + 1), &mut ev);
+    // The kernel deletes at 23:59:59 (M − 1 s by the clock).
+    let grace_end = Timestamp::from_ns((M - 1) * 1_000_000_000 + APPLY_GRACE_NS);
     assert!(
-        !k.update(ts(M + 2), &mut ev).not_applied,
+        !k.update(Timestamp::from_ns(grace_end.as_ns() - 1), &mut ev)
+            .not_applied,
         "still within the grace"
     );
-    let up = k.update(ts(M + VERIFY_AFTER_S), &mut ev);
-    assert!(up.not_applied && up.status_changed);
+    k.kernel(&snap(ClockState::Del, M - 1), &mut ev);
+    let up = k.update(grace_end, &mut ev);
+    assert!(up.not_applied && up.status_changed, "given up at once");
     assert!(ev.iter().any(|e| matches!(
         e,
         EngineEvent::LeapNotApplied {
@@ -256,4 +259,65 @@ fn trail_skips_repeats_and_error() {
     assert!(t.shows(Leap::Insert));
     assert!(!t.shows(Leap::Delete));
     assert_eq!(t.states().len(), 4);
+}
+
+#[test]
+fn an_insertion_not_applied_is_given_up_half_a_second_after_midnight() {
+    let mut k = keeper();
+    let mut ev = Vec::new();
+    k.notice(insert_at_m());
+    k.update(ts(M - 100), &mut ev);
+    let grace_end = M * 1_000_000_000 + APPLY_GRACE_NS;
+    assert!(!k.update(ts(M), &mut ev).not_applied, "midnight itself");
+    // The stamps show the leap's step whose notice has not come yet: wait for it.
+    k.set_jump_seen(true);
+    assert!(!k.update(Timestamp::from_ns(grace_end), &mut ev).not_applied);
+    assert_eq!(k.status_bits(), ClockStatus::INS);
+    k.set_jump_seen(false);
+    let up = k.update(Timestamp::from_ns(grace_end), &mut ev);
+    assert!(up.not_applied && up.status_changed);
+    assert_eq!(k.status_bits(), ClockStatus::empty());
+}
+
+#[test]
+fn readings_near_an_armed_or_applied_leap_are_ambiguous() {
+    let mut k = keeper();
+    let mut ev = Vec::new();
+    let ns = |s: i64| s * 1_000_000_000;
+    assert!(!k.ambiguous_at(ns(M)), "nothing armed");
+    k.notice(insert_at_m());
+    k.update(ts(M - 100), &mut ev);
+    assert!(!k.ambiguous_at(ns(M) - AMBIGUOUS_NS - 1));
+    assert!(k.ambiguous_at(ns(M) - AMBIGUOUS_NS));
+    assert!(k.ambiguous_at(ns(M) + AMBIGUOUS_NS));
+    assert!(!k.ambiguous_at(ns(M) + AMBIGUOUS_NS + 1));
+    k.stepped();
+    k.kernel(&snap(ClockState::Oop, M - 1), &mut ev);
+    k.kernel(&snap(ClockState::Wait, M), &mut ev);
+    assert!(k.ambiguous_at(ns(M) + 1), "after the leap too");
+    assert!(!k.ambiguous_at(ns(M + 3)));
+}
+
+#[test]
+fn the_applied_leap_stays_published_whatever_the_list_says_after_midnight() {
+    let mut k = keeper();
+    let mut ev = Vec::new();
+    k.notice(insert_at_m());
+    k.update(ts(M - 100), &mut ev);
+    k.kernel(&snap(ClockState::Ins, M - 1), &mut ev);
+    assert_eq!(k.stepped(), Some(Leap::Insert));
+    k.kernel(&snap(ClockState::Oop, M - 1), &mut ev);
+    k.kernel(&snap(ClockState::Wait, M), &mut ev);
+    // Past midnight the list announces no further leap.
+    k.notice(LeapNotice::NoLeap);
+    k.update(ts(M), &mut ev);
+    for s in [M, M + 1, M + KEEP_AFTER_S - 1] {
+        let (_, view) = k.published(ts(s));
+        assert_eq!(
+            (view.at_utc_s, view.leap),
+            (M, Leap::Insert),
+            "at {}",
+            s - M
+        );
+    }
 }
