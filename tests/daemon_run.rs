@@ -8,6 +8,8 @@
 //! Every wait is bounded; the whole file runs in about 10 s (three daemons in parallel). The
 //! simulated world only: nothing here can touch the host's clock.
 
+mod ref_util;
+use ref_util::TempDir;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -16,24 +18,6 @@ use std::time::{Duration, Instant};
 use ppsd_shm::{Reader, Reason, SyncState};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ppsd");
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ppsd-it-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child daemon, killed on drop if still running.
 struct Daemon(Child);
@@ -128,7 +112,7 @@ fn signal(d: &Daemon, sig: &str) {
 
 #[test]
 fn insync_second_instance_refused_bad_reload_kept_sigterm_closes() {
-    let dir = TempDir::new("term");
+    let dir = TempDir::new("ppsd-it-term");
     let config = write_config(&dir.0, "");
     let shm = dir.0.join("state");
     let mut d = spawn(&config, &shm);
@@ -175,7 +159,7 @@ fn insync_second_instance_refused_bad_reload_kept_sigterm_closes() {
 
 #[test]
 fn after_sigkill_the_record_expires_within_the_lifetime() {
-    let dir = TempDir::new("kill");
+    let dir = TempDir::new("ppsd-it-kill");
     let config = write_config(&dir.0, "");
     let shm = dir.0.join("state");
     let mut d = spawn(&config, &shm);
@@ -206,7 +190,7 @@ fn after_sigkill_the_record_expires_within_the_lifetime() {
 #[test]
 fn systemd_notifications_ready_status_watchdog_stopping() {
     use std::os::unix::net::UnixDatagram;
-    let dir = TempDir::new("notify");
+    let dir = TempDir::new("ppsd-it-notify");
     let config = write_config(&dir.0, "");
     let shm = dir.0.join("state");
     let sock_path = dir.0.join("notify");
@@ -283,7 +267,7 @@ fn sample(body: &str, name: &str) -> f64 {
 
 #[test]
 fn metrics_state_and_status_are_served_by_the_running_daemon() {
-    let dir = TempDir::new("http");
+    let dir = TempDir::new("ppsd-it-http");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

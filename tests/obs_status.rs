@@ -7,6 +7,8 @@
 //! The daemon listens on 127.0.0.1 port 0 and the test reads the bound address from its event
 //! log. Every wait is bounded; the simulated world only, nothing here can touch the host's clock.
 
+mod ref_util;
+use ref_util::TempDir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -17,24 +19,6 @@ use ppsd_shm::{Reader, SyncState};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ppsd");
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ppsd-st-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child daemon, killed on drop if still running, with its event log drained by a thread.
 struct Daemon {
@@ -202,7 +186,7 @@ fn json_of(o: &Output) -> Value {
 
 #[test]
 fn status_of_a_running_daemon_with_and_without_its_http_page_then_stopped() {
-    let dir = TempDir::new("run");
+    let dir = TempDir::new("ppsd-st-run");
     let shm = dir.0.join("state");
     let mut d = spawn(&dir.0, &shm);
     let addr = listen_addr(&d);
@@ -369,7 +353,7 @@ fn status_of_a_running_daemon_with_and_without_its_http_page_then_stopped() {
 #[test]
 fn missing_garbage_and_bad_arguments_exit_2_with_a_clear_message() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("ppsd-st-bad");
     let missing = dir.0.join("nothing-here");
     let o = status(&["--shm", missing.to_str().unwrap(), "--no-http"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

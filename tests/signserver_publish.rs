@@ -12,6 +12,8 @@
 //! Every wait is bounded, every address is loopback, and only the simulated clock is ever
 //! adjusted.
 
+mod ref_util;
+use ref_util::TempDir;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -43,23 +45,6 @@ fn the_decoders_follow_the_definitions() {
 
 // ---------------------------------------------------------------------------------------------
 // The daemon.
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ppsd-ss-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn manifest(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -246,7 +231,7 @@ impl Update {
 
 #[test]
 fn updates_follow_the_state_and_report_a_loss_of_sync_before_expiry() {
-    let dir = TempDir::new("flip");
+    let dir = TempDir::new("ppsd-ss-flip");
     let server = Server::start(Mode::Ok);
     let endpoint = format!("http://127.0.0.1:{}/signserver/process", server.port);
     let leap = manifest("tests/data/leap/leap-seconds.list");
@@ -455,7 +440,7 @@ fn expired_leap_list(dir: &Path) -> PathBuf {
 
 #[test]
 fn an_expired_leap_list_makes_leapsecond_vanish() {
-    let dir = TempDir::new("leap");
+    let dir = TempDir::new("ppsd-ss-leap");
     let leap = expired_leap_list(&dir.0);
     let server = Server::start(Mode::Ok);
     let endpoint = format!("http://127.0.0.1:{}/signserver/process", server.port);
@@ -481,7 +466,7 @@ fn an_expired_leap_list_makes_leapsecond_vanish() {
 
 #[test]
 fn leapsecond_back_to_none_at_midnight_is_held_one_update() {
-    let dir = TempDir::new("midnight");
+    let dir = TempDir::new("ppsd-ss-midnight");
     let server = Server::start(Mode::Ok);
     let endpoint = format!("http://127.0.0.1:{}/signserver/process", server.port);
     let leap = manifest("tests/data/leap/future-positive.list");

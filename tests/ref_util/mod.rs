@@ -34,7 +34,7 @@ pub fn require_binary(binary: &str, package: &str) -> PathBuf {
 }
 
 /// A directory under the system temp dir, removed (with its contents) on drop.
-pub struct TempDir(PathBuf);
+pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     /// A new, empty directory whose name starts with `prefix`.
